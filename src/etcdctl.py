@@ -1,0 +1,171 @@
+"""etcdctl in the workload container, `-w json`, parsed into the core's types.
+
+The adapter takes a `Runner` (argv, timeout -> exit code, stdout, stderr) so that it knows
+nothing of Pebble; `workload.py` provides the Pebble one, unit tests a canned one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from membership import ClusterView, Member
+
+logger = logging.getLogger(__name__)
+
+ETCDCTL = "/usr/local/bin/etcdctl"
+STATUS_TIMEOUT = 2.0
+LIST_TIMEOUT = 3.0
+
+Runner = Callable[[list[str], float], "tuple[int, str, str]"]
+
+
+class EtcdctlError(Exception):
+    """An etcdctl call failed; the message says which call and what etcd answered."""
+
+    def __init__(self, args: Sequence[str], exit_code: int, stderr: str, stdout: str = ""):
+        self.args_used = list(args)
+        self.exit_code = exit_code
+        self.stderr = stderr
+        self.stdout = stdout
+        super().__init__(f"etcdctl {' '.join(args)} failed ({exit_code}): {self.reason}")
+
+    @property
+    def reason(self) -> str:
+        """The last `Error:` line etcdctl printed, or its last line."""
+        lines = [line.strip() for line in self.stderr.strip().splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("Error:")]
+        return (errors or lines or ["no output"])[-1].removeprefix("Error: ")
+
+    @property
+    def learner_not_in_sync(self) -> bool:
+        return "can only promote a learner member which is in sync with leader" in self.stderr
+
+    @property
+    def cluster_unhealthy(self) -> bool:
+        """etcd's strict reconfig check: the leader must have seen every voter for 5 s."""
+        return "unhealthy cluster" in self.stderr
+
+    @property
+    def not_a_learner(self) -> bool:
+        return "can only promote a learner member" in self.stderr and not self.learner_not_in_sync
+
+
+def member_id_hex(raw: int | str) -> str:
+    return f"{int(raw):x}"
+
+
+def _member(entry: dict) -> Member:
+    return Member(
+        id=member_id_hex(entry["ID"]),
+        name=entry.get("name", ""),
+        peer_urls=tuple(entry.get("peerURLs", ())),
+        client_urls=tuple(entry.get("clientURLs", ())),
+        is_learner=bool(entry.get("isLearner", False)),
+    )
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    endpoint: str
+    member_id: str
+    leader_id: str
+    version: str
+    db_size: int
+    db_size_in_use: int
+    raft_term: int
+    raft_index: int
+    revision: int
+    is_learner: bool
+
+
+class Etcdctl:
+    """Calls against a set of client endpoints."""
+
+    def __init__(self, run: Runner, endpoints: Sequence[str], timeout: float = 5.0):
+        self._run = run
+        self.endpoints = list(endpoints)
+        self.timeout = timeout
+
+    def _call(
+        self,
+        *args: str,
+        endpoints: Sequence[str] | None = None,
+        json_output: bool = True,
+        timeout: float | None = None,
+    ) -> str:
+        eps = ",".join(endpoints if endpoints is not None else self.endpoints)
+        timeout = timeout or self.timeout
+        argv = [ETCDCTL, f"--endpoints={eps}", "--dial-timeout=1s"]
+        argv.append(f"--command-timeout={timeout:g}s")
+        if json_output:
+            argv += ["-w", "json"]
+        argv += args
+        code, out, err = self._run(argv, timeout + 5)
+        if code != 0:
+            raise EtcdctlError(args, code, err, out)
+        return out
+
+    def member_list(self) -> ClusterView:
+        # Milliseconds on a healthy cluster; without quorum (3.5 reads it linearizably) a long
+        # wait would only slow every hook down.
+        data = json.loads(self._call("member", "list", timeout=LIST_TIMEOUT))
+        return ClusterView(
+            cluster_id=member_id_hex(data["header"]["cluster_id"]),
+            members=tuple(sorted((_member(m) for m in data.get("members", [])), key=_by_name)),
+        )
+
+    def member_add_learner(self, name: str, peer_url: str) -> Member:
+        data = json.loads(self._call("member", "add", name, f"--peer-urls={peer_url}", "--learner"))
+        return _member(data["member"])
+
+    def member_promote(self, member_id: str) -> None:
+        # Plain output: etcdctl 3.5.1's JSON printer panics after a successful promote.
+        self._call("member", "promote", member_id, json_output=False)
+
+    def endpoint_status(self, endpoints: Sequence[str]) -> list[EndpointStatus]:
+        """Status of each endpoint that answers; the ones that do not are left out."""
+        if not endpoints:
+            return []
+        try:
+            # A member that is down costs the whole command timeout: keep it short.
+            out = self._call("endpoint", "status", endpoints=endpoints, timeout=STATUS_TIMEOUT)
+        except EtcdctlError as error:
+            # etcdctl exits 1 when any endpoint fails but still prints the ones that answered.
+            out = error.stdout
+            if not out.strip():
+                logger.debug("endpoint status: %s", error.reason)
+                return []
+        return [_status(entry) for entry in json.loads(out or "[]")]
+
+    def view(self) -> ClusterView:
+        """The member list, with health and leader taken from the started members' status."""
+        view = self.member_list()
+        client_urls = [url for m in view.members if m.started for url in m.client_urls[:1]]
+        statuses = self.endpoint_status(client_urls)
+        healthy = frozenset(s.member_id for s in statuses)
+        leader = next((s.leader_id for s in statuses if s.leader_id != "0"), None)
+        return ClusterView(view.cluster_id, view.members, healthy_ids=healthy, leader_id=leader)
+
+
+def _by_name(member: Member) -> tuple[str, str]:
+    return (member.name or "~", member.id)
+
+
+def _status(entry: dict) -> EndpointStatus:
+    status = entry["Status"]
+    header = status["header"]
+    return EndpointStatus(
+        endpoint=entry["Endpoint"],
+        member_id=member_id_hex(header["member_id"]),
+        leader_id=member_id_hex(status.get("leader", 0)),
+        version=status.get("version", ""),
+        db_size=int(status.get("dbSize", 0)),
+        db_size_in_use=int(status.get("dbSizeInUse", 0)),
+        raft_term=int(status.get("raftTerm", 0)),
+        raft_index=int(status.get("raftIndex", 0)),
+        revision=int(header.get("revision", 0)),
+        is_learner=bool(status.get("isLearner", False)),
+    )

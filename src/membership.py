@@ -1,0 +1,353 @@
+"""The membership decision core: what this unit, and the Juju leader, should do next.
+
+Pure functions over observed state. Nothing here talks to Pebble, etcd or Juju; `charm.py`
+gathers an `Observation`, asks `next_local_step` / `next_cluster_step`, carries the step out,
+observes again. Every function returns exactly one step, so one change happens at a time.
+
+The flow grows seed 000's decision tree:
+- no cluster yet: only the Juju leader plans a bootstrap, naming itself, and the named unit
+  bootstraps on a later hook, once that plan is committed to peer app data. A leader change in
+  between finds the plan and waits, so two units never both bootstrap.
+- data on disk: start the member that is there; never ask the cluster to add it again.
+- no data, cluster exists: wait for the leader to `member add --learner` this unit and publish a
+  join ticket; start with state `existing`; promote as soon as etcd says the learner is in sync.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Member:
+    """One entry of `etcdctl member list`."""
+
+    id: str  # hex, as etcdctl takes it back
+    name: str  # empty until the member has started once
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...] = ()
+    is_learner: bool = False
+
+    @property
+    def started(self) -> bool:
+        return bool(self.name)
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What a reachable cluster says about itself."""
+
+    cluster_id: str
+    members: tuple[Member, ...]
+    healthy_ids: frozenset[str] = frozenset()  # members whose endpoint answered a status call
+    leader_id: str | None = None
+
+    @property
+    def voters(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.members if not m.is_learner)
+
+    @property
+    def learners(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.members if m.is_learner)
+
+    @property
+    def healthy_voters(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.voters if m.id in self.healthy_ids)
+
+    def find(self, name: str, peer_url: str) -> Member | None:
+        """The member for a unit: by name once started, by peer URL before."""
+        for member in self.members:
+            if member.name == name or peer_url in member.peer_urls:
+                return member
+        return None
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    """A unit as its peer unit databag describes it (the local unit included)."""
+
+    unit: str  # "etcd-k8s/3"
+    member_name: str  # "etcd-k8s-3"
+    peer_url: str
+    client_url: str
+    member_id: str | None = None  # set once the unit has run its member
+
+    @property
+    def number(self) -> int:
+        return int(self.unit.rsplit("/", 1)[1])
+
+
+@dataclass(frozen=True)
+class JoinTicket:
+    """What the leader publishes for the one unit it has added as a learner."""
+
+    member_name: str
+    member_id: str
+    peer_url: str
+    initial_cluster: str  # "name=peer-url,..." including the joiner itself
+
+
+@dataclass(frozen=True)
+class AppState:
+    """The peer app databag: written by the Juju leader only."""
+
+    cluster_token: str | None = None
+    bootstrap_member: str | None = None
+    cluster_id: str | None = None
+    join: JoinTicket | None = None
+
+
+@dataclass(frozen=True)
+class Disk:
+    """What the unit's data volume holds."""
+
+    has_member_data: bool = False  # <data-dir>/member exists
+
+
+@dataclass(frozen=True)
+class Observation:
+    me: UnitInfo
+    is_leader: bool
+    app: AppState
+    peers: tuple[UnitInfo, ...]  # the other units on the peer relation
+    disk: Disk
+    running: bool  # the etcd service is active in this unit's Pebble
+    cluster: ClusterView | None  # None: no member could be reached
+
+    @property
+    def units(self) -> tuple[UnitInfo, ...]:
+        return (self.me, *self.peers)
+
+
+# ---- steps -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to do now; `reason` says for what, in words for `juju status`."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Idle:
+    """All is as it should be for this part of the decision."""
+
+
+@dataclass(frozen=True)
+class PlanBootstrap:
+    """Leader: record in app data that `member` bootstraps a new cluster with `token`."""
+
+    member: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Start a one-member cluster, state `new`."""
+
+    token: str
+
+
+@dataclass(frozen=True)
+class StartMember:
+    """Start the member whose data is on disk."""
+
+
+@dataclass(frozen=True)
+class Join:
+    """Start as the learner the leader added, state `existing`."""
+
+    ticket: JoinTicket
+    token: str
+
+
+@dataclass(frozen=True)
+class Promote:
+    """Promote a started learner to voter (the learner itself or the leader may do it)."""
+
+    member: Member
+
+
+@dataclass(frozen=True)
+class RecordCluster:
+    """Leader: remember the cluster id, which marks the cluster as formed."""
+
+    cluster_id: str
+
+
+@dataclass(frozen=True)
+class AddLearner:
+    """Leader: `member add --learner` for this unit, then publish its join ticket."""
+
+    unit: UnitInfo
+
+
+@dataclass(frozen=True)
+class PublishTicket:
+    ticket: JoinTicket
+
+
+@dataclass(frozen=True)
+class ClearTicket:
+    """Leader: the joiner is a voter now (or gone); drop its ticket."""
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Something only an operator can settle."""
+
+    reason: str
+
+
+LocalStep = Wait | Idle | PlanBootstrap | Bootstrap | StartMember | Join | Promote | Blocked
+ClusterStep = (
+    Wait | Idle | RecordCluster | AddLearner | PublishTicket | ClearTicket | Promote | Blocked
+)
+
+
+# ---- the local decision ------------------------------------------------------------------------
+
+
+def next_local_step(obs: Observation, new_token: str) -> LocalStep:
+    """What this unit does about its own member. `new_token` is used only to plan a bootstrap."""
+    if obs.running:
+        return _running_step(obs)
+    if obs.disk.has_member_data:
+        return StartMember()
+    app = obs.app
+    if app.cluster_token is None:
+        return _before_bootstrap(obs, new_token)
+    if _may_bootstrap(obs):
+        return Bootstrap(token=app.cluster_token)
+    if app.bootstrap_member and app.cluster_id is None and obs.cluster is None:
+        nobody_ran = not any(u.member_id for u in obs.units)
+        if obs.is_leader and nobody_ran and not _present(obs, app.bootstrap_member):
+            # The unit named to bootstrap left before doing so: plan again with a fresh token.
+            return PlanBootstrap(member=obs.me.member_name, token=new_token)
+        return Wait(f"waiting for {app.bootstrap_member} to bootstrap the cluster")
+    ticket = app.join
+    if ticket is not None and ticket.member_name == obs.me.member_name:
+        if obs.cluster is not None:
+            listed = obs.cluster.find(obs.me.member_name, obs.me.peer_url)
+            if listed is None or listed.id != ticket.member_id:
+                return Wait("join ticket is stale; waiting for the leader to add this unit again")
+            if listed.started:
+                return Blocked(
+                    f"member {listed.id} started before but its data is gone; "
+                    "it must be removed and re-added"
+                )
+        return Join(ticket=ticket, token=app.cluster_token)
+    if obs.cluster is not None:
+        listed = obs.cluster.find(obs.me.member_name, obs.me.peer_url)
+        if listed is not None and listed.started:
+            return Blocked(
+                f"member {listed.id} is in the cluster but this unit has no data; "
+                "it must be removed and re-added"
+            )
+    return Wait("waiting for the leader to add this unit as a learner")
+
+
+def _running_step(obs: Observation) -> LocalStep:
+    if obs.cluster is None:
+        return Wait("etcd is running but no member answers: waiting for quorum")
+    member = obs.cluster.find(obs.me.member_name, obs.me.peer_url)
+    if member is None:
+        return Blocked("etcd is running but this unit is not a member of the cluster")
+    if member.is_learner and member.started:
+        return Promote(member=member)
+    if member.is_learner:
+        return Wait("learner started, waiting for it to publish itself")
+    return Idle()
+
+
+def _before_bootstrap(obs: Observation, new_token: str) -> LocalStep:
+    if any(u.member_id for u in obs.units) or obs.cluster is not None:
+        return Blocked("a member exists but peer app data has no cluster token; refusing to guess")
+    if obs.is_leader:
+        return PlanBootstrap(member=obs.me.member_name, token=new_token)
+    return Wait("waiting for the leader to plan the cluster bootstrap")
+
+
+def _may_bootstrap(obs: Observation) -> bool:
+    app = obs.app
+    return (
+        app.bootstrap_member == obs.me.member_name
+        and app.cluster_id is None
+        and obs.cluster is None
+        and not any(u.member_id for u in obs.units)
+    )
+
+
+def _present(obs: Observation, member_name: str) -> bool:
+    return any(u.member_name == member_name for u in obs.units)
+
+
+# ---- the leader's decision ---------------------------------------------------------------------
+
+
+def next_cluster_step(obs: Observation) -> ClusterStep:
+    """What the Juju leader does about the membership as a whole."""
+    if not obs.is_leader:
+        return Idle()
+    view = obs.cluster
+    if view is None:
+        if obs.app.cluster_id is None:
+            return Idle()  # nothing formed yet: the local step handles the bootstrap
+        return Wait("no etcd member answers")
+    if obs.app.cluster_id is None:
+        return RecordCluster(cluster_id=view.cluster_id)
+    if obs.app.cluster_id != view.cluster_id:
+        return Blocked(
+            f"cluster id {view.cluster_id} differs from the recorded {obs.app.cluster_id}"
+        )
+    if view.learners:
+        return _learner_step(obs, view, view.learners[0])
+    if obs.app.join is not None:
+        return ClearTicket()
+    joiner = _next_joiner(obs, view)
+    if joiner is None:
+        return Idle()
+    unhealthy = [m.name or m.id for m in view.voters if m.id not in view.healthy_ids]
+    if unhealthy:
+        return Wait(f"not adding {joiner.unit}: voters not healthy: {', '.join(sorted(unhealthy))}")
+    return AddLearner(unit=joiner)
+
+
+def _learner_step(obs: Observation, view: ClusterView, learner: Member) -> ClusterStep:
+    if learner.started:
+        return Promote(member=learner)
+    unit = next((u for u in obs.units if u.peer_url in learner.peer_urls), None)
+    if unit is None:
+        return Wait(f"learner {learner.id} has no unit behind it")
+    ticket = ticket_for(unit, learner.id, view)
+    if obs.app.join != ticket:
+        return PublishTicket(ticket=ticket)
+    return Wait(f"waiting for {unit.unit} to start as a learner")
+
+
+def _next_joiner(obs: Observation, view: ClusterView) -> UnitInfo | None:
+    waiting = [u for u in obs.units if view.find(u.member_name, u.peer_url) is None]
+    return min(waiting, key=lambda u: u.number, default=None)
+
+
+def ticket_for(unit: UnitInfo, member_id: str, view: ClusterView) -> JoinTicket:
+    """The join ticket for `unit`, added as `member_id`, from the live member list."""
+    entries: list[str] = []
+    for member in view.members:
+        name = unit.member_name if member.id == member_id else member.name
+        if not name:
+            continue  # another unstarted member cannot be named; etcd allows one learner anyway
+        entries.extend(f"{name}={url}" for url in member.peer_urls)
+    return JoinTicket(
+        member_name=unit.member_name,
+        member_id=member_id,
+        peer_url=unit.peer_url,
+        initial_cluster=",".join(sorted(entries)),
+    )
+
+
+def with_member_added(view: ClusterView, member: Member) -> ClusterView:
+    """The view after `member add` returned `member` (saves an etcdctl round trip)."""
+    return dataclasses.replace(view, members=(*view.members, member))

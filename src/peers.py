@@ -1,0 +1,120 @@
+"""The peer relation's databags as typed models: what each unit says of itself, and what the
+Juju leader says for the application. Data that does not parse is logged and treated as absent,
+never trusted."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import MutableMapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from membership import AppState, JoinTicket, UnitInfo
+
+logger = logging.getLogger(__name__)
+
+_HEX_ID = r"^[0-9a-f]{1,16}$"
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+class UnitData(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    member_name: str = Field(alias="member-name", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    peer_url: str = Field(alias="peer-url")
+    client_url: str = Field(alias="client-url")
+    member_id: str | None = Field(None, alias="member-id", pattern=_HEX_ID)
+
+    _check_urls = field_validator("peer_url", "client_url")(_url)
+
+
+class TicketData(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    member_name: str = Field(alias="member-name")
+    member_id: str = Field(alias="member-id", pattern=_HEX_ID)
+    peer_url: str = Field(alias="peer-url")
+    initial_cluster: str = Field(alias="initial-cluster", min_length=3)
+
+    _check_url = field_validator("peer_url")(_url)
+
+
+def read_unit(unit: str, databag: MutableMapping[str, str]) -> UnitInfo | None:
+    if not databag.get("member-name"):
+        return None  # the unit has not introduced itself yet
+    try:
+        data = UnitData.model_validate(dict(databag))
+    except ValidationError as error:
+        logger.warning("ignoring peer data of %s: %s", unit, _short(error))
+        return None
+    return UnitInfo(
+        unit=unit,
+        member_name=data.member_name,
+        peer_url=data.peer_url,
+        client_url=data.client_url,
+        member_id=data.member_id,
+    )
+
+
+def write_unit(databag: MutableMapping[str, str], info: UnitInfo) -> None:
+    wanted = {
+        "member-name": info.member_name,
+        "peer-url": info.peer_url,
+        "client-url": info.client_url,
+        "member-id": info.member_id or "",
+    }
+    for key, value in wanted.items():
+        if databag.get(key, "") != value:
+            databag[key] = value  # setting "" deletes the key in ops
+
+
+def read_app(databag: MutableMapping[str, str]) -> AppState:
+    return AppState(
+        cluster_token=databag.get("cluster-token") or None,
+        bootstrap_member=databag.get("bootstrap-member") or None,
+        cluster_id=databag.get("cluster-id") or None,
+        join=_read_ticket(databag.get("join", "")),
+    )
+
+
+def _read_ticket(raw: str) -> JoinTicket | None:
+    if not raw:
+        return None
+    try:
+        data = TicketData.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as error:
+        logger.warning("ignoring garbage join ticket in peer app data: %s", _short(error))
+        return None
+    return JoinTicket(
+        member_name=data.member_name,
+        member_id=data.member_id,
+        peer_url=data.peer_url,
+        initial_cluster=data.initial_cluster,
+    )
+
+
+def write_ticket(databag: MutableMapping[str, str], ticket: JoinTicket | None) -> None:
+    if ticket is None:
+        databag["join"] = ""
+        return
+    data = TicketData.model_validate(
+        {
+            "member-name": ticket.member_name,
+            "member-id": ticket.member_id,
+            "peer-url": ticket.peer_url,
+            "initial-cluster": ticket.initial_cluster,
+        }
+    )
+    databag["join"] = json.dumps(data.model_dump(by_alias=True), sort_keys=True)
+
+
+def _short(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    return str(error)

@@ -1,0 +1,87 @@
+"""The etcd workload container: Pebble layer, files, exec. Thin on purpose."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import ops
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "etcd"
+ETCD = "/usr/local/bin/etcd"
+STORAGE_ROOT = "/var/lib/etcd"  # the `data` storage mount
+DATA_DIR = f"{STORAGE_ROOT}/data"
+CONFIG_PATH = "/etc/etcd/etcd.conf.yml"
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+
+# etcd, asked to stop while leader, first tries to hand leadership over and can hang with no
+# peer reachable: Pebble sends SIGKILL after this long. Below Kubernetes' 30 s grace period.
+KILL_DELAY = "20s"
+
+
+class Workload:
+    def __init__(self, container: ops.Container):
+        self.container = container
+
+    @property
+    def ready(self) -> bool:
+        return self.container.can_connect()
+
+    def run(self, argv: list[str], timeout: float) -> tuple[int, str, str]:
+        """Run a command in the container: (exit code, stdout, stderr); never raises for it."""
+        try:
+            process = self.container.exec(
+                argv, timeout=timeout, working_dir="/", environment={"ETCDCTL_API": "3"}
+            )
+            out, err = process.wait_output()
+            return 0, out or "", err or ""
+        except ops.pebble.ExecError as error:
+            return error.exit_code, str(error.stdout or ""), str(error.stderr or "")
+        except (ops.pebble.ChangeError, ops.pebble.TimeoutError) as error:
+            return 124, "", f"Error: {error}"
+
+    def etcd_version(self) -> tuple[int, int]:
+        code, out, err = self.run([ETCD, "--version"], 10)
+        match = re.search(r"etcd Version:\s*(\d+)\.(\d+)", out)
+        if code != 0 or not match:
+            raise RuntimeError(f"cannot read the etcd version in the container: {err or out}")
+        return int(match.group(1)), int(match.group(2))
+
+    def has_member_data(self) -> bool:
+        return self.container.exists(f"{DATA_DIR}/member")
+
+    def is_running(self) -> bool:
+        services = self.container.get_services(SERVICE)
+        return SERVICE in services and services[SERVICE].is_running()
+
+    def config_text(self) -> str | None:
+        if not self.container.exists(CONFIG_PATH):
+            return None
+        return self.container.pull(CONFIG_PATH).read()
+
+    def write_config(self, text: str) -> None:
+        self.container.push(CONFIG_PATH, text, make_dirs=True, permissions=0o600)
+
+    def start(self) -> None:
+        """(Re)add the layer and replan: Pebble forgets the plan when the pod is recreated."""
+        self.container.add_layer(SERVICE, self._layer(), combine=True)
+        self.container.replan()
+        if not self.is_running():
+            self.container.start(SERVICE)
+
+    def _layer(self) -> ops.pebble.LayerDict:
+        return {
+            "summary": "etcd",
+            "services": {
+                SERVICE: {
+                    "override": "replace",
+                    "summary": "etcd member",
+                    "command": f"{ETCD} --config-file {CONFIG_PATH}",
+                    "startup": "enabled",
+                    "kill-delay": KILL_DELAY,
+                }
+            },
+        }

@@ -1,0 +1,113 @@
+"""What the tests observe from outside the charm: real etcdctl from the host against the pods'
+addresses, and an independent etcd3 client for the data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+import etcd3  # noqa: E402  (needs the variable above with today's protobuf)
+
+from tests.bench.binaries import etcdctl  # noqa: E402
+from tests.bench.juju import Juju  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Listed:
+    id: str
+    name: str
+    is_learner: bool
+    peer_urls: tuple[str, ...]
+
+
+def etcdctl_json(j: Juju, endpoint: str, *args: str) -> dict:
+    out = subprocess.run(
+        [etcdctl(j.version), f"--endpoints={endpoint}", "--dial-timeout=2s", "-w", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"etcdctl {' '.join(args)} at {endpoint}: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def member_table(j: Juju) -> tuple[set[str], list[Listed]]:
+    """Cluster ids as every live member reports them, and the member list."""
+    cluster_ids: set[str] = set()
+    listed: list[Listed] = []
+    for endpoint in j.client_endpoints():
+        data = etcdctl_json(j, endpoint, "member", "list")
+        cluster_ids.add(f"{data['header']['cluster_id']:x}")
+        listed = [
+            Listed(
+                f"{m['ID']:x}", m.get("name", ""), bool(m.get("isLearner")), tuple(m["peerURLs"])
+            )
+            for m in data["members"]
+        ]
+    return cluster_ids, sorted(listed, key=lambda m: m.name)
+
+
+def assert_formed(j: Juju, units: int) -> list[Listed]:
+    """One cluster id, every unit a started voter, no learner, no extra member, no failed hook."""
+    cluster_ids, listed = member_table(j)
+    assert len(cluster_ids) == 1, f"members disagree on the cluster id: {cluster_ids}"
+    names = sorted(u.pod_name for u in j.units.values())
+    assert [m.name for m in listed] == names, f"member list {listed} != units {names}"
+    assert not [m for m in listed if m.is_learner], f"learner left: {listed}"
+    assert len(j.units) == units
+    assert j.failures() == [], "\n".join(j.failures())
+    return listed
+
+
+def client(j: Juju, unit: str | None = None) -> etcd3.Etcd3Client:
+    name = unit or next(iter(j.units))
+    return etcd3.client(host=j.address(name), port=2379, timeout=10)
+
+
+def write_keys(j: Juju, prefix: str, count: int) -> dict[str, str]:
+    written = {}
+    c = client(j)
+    for i in range(count):
+        key, value = f"/{prefix}/{i:05d}", f"value-{prefix}-{i}"
+        c.put(key, value)
+        written[key] = value
+    c.close()
+    return written
+
+
+def assert_keys(j: Juju, written: dict[str, str]) -> None:
+    """Every key is readable, with its value, from every member (serializable read: local data)."""
+    for name in j.units:
+        within(10, lambda name=name: _assert_keys_on(j, name, written))
+
+
+def _assert_keys_on(j: Juju, name: str, written: dict[str, str]) -> None:
+    if True:
+        c = client(j, name)
+        prefixes = {k.split("/")[1] for k in written}
+        found: dict[str, str] = {}
+        for prefix in prefixes:
+            for value, meta in c.get_prefix(f"/{prefix}/", serializable=True):
+                found[meta.key.decode()] = value.decode()
+        c.close()
+        missing = {k for k in written if found.get(k) != written[k]}
+        assert not missing, f"{name} lacks {len(missing)} keys, e.g. {sorted(missing)[:3]}"
+
+
+def within(seconds: float, check: Callable[[], None]) -> None:
+    """Run `check` until it passes or `seconds` run out: a follower's local read may lag a beat."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -1,0 +1,398 @@
+"""A small Juju for the bench: one application of the etcd-k8s charm on a simulated Kubernetes.
+
+Each unit's charm runs through `ops.testing` (`Context.run`) with a State rebuilt from this
+model's truth (config, leadership, databags as Juju shares them) plus what the unit carries
+between hooks (deferred events, stored state, its Pebble plan while its pod lives). Pebble itself
+is real processes in the unit's pod (see pod.py, pebble.py).
+
+Juju semantics modelled:
+- the hook sequences of the guide, section 1 (deploy, add-unit, pod churn);
+- peer relation: a unit sees a peer's databag once it has had relation-joined for it; a databag
+  change queues relation-changed on the units that see the writer; app data only the leader
+  writes;
+- hook failures: the hook's databag writes are dropped and the hook is retried (side effects on
+  real processes stay, as they would);
+- deferred events re-run before the next event, by ops itself, since the unit carries them.
+Units run one hook at a time across the model; the scheduler decides the interleaving.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ops import testing
+
+from tests.bench import pebble as bench_pebble
+from tests.bench.binaries import bin_dir
+from tests.bench.network import Network
+from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH, Pod
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "etcd-k8s"
+MODEL = "bench"
+PEER = "etcd-peers"
+RELATION_ID = 7
+MAX_RETRIES = 5
+
+Event = tuple[str, ...]  # ("config-changed",), ("relation-changed", "etcd-k8s/1"), ...
+
+
+def _load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((REPO / name).read_text()) or {}
+
+
+@dataclass
+class Unit:
+    number: int
+    pod: Pod
+    ctx: testing.Context[Any]
+    queue: deque[Event] = field(default_factory=deque)
+    sees: set[str] = field(default_factory=set)  # peers this unit has had relation-joined for
+    deferred: list[Any] = field(default_factory=list)
+    stored_states: frozenset[Any] = frozenset()
+    layers: dict[str, Any] = field(default_factory=dict)
+    status: Any = None
+    runs: int = 0
+    failures: int = 0
+    history: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{APP}/{self.number}"
+
+    @property
+    def pod_name(self) -> str:
+        return f"{APP}-{self.number}"
+
+
+@dataclass
+class Juju:
+    """The model. Create with `Juju.start(version)`, always `close()` (or use `with`)."""
+
+    version: str
+    workdir: Path
+    network: Network
+    charm_type: type
+    config: dict[str, Any] = field(default_factory=dict)
+    units: dict[str, Unit] = field(default_factory=dict)
+    databags: dict[str, dict[str, str]] = field(default_factory=dict)
+    app_data: dict[str, str] = field(default_factory=dict)
+    leader: str | None = None
+    app_status: Any = None
+    scheduler: str = "ordered"  # ordered | reverse | random | leader-last
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    next_number: int = 0
+    log: list[str] = field(default_factory=list)
+    keep: bool = False
+
+    # ---- setup ----------------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, version: str, scheduler: str = "ordered", seed: int = 0) -> Juju:
+        from charm import EtcdK8sCharm  # the charm under test, from src/
+
+        bench_pebble.install()
+        workdir = Path(tempfile.mkdtemp(prefix=f"etcd-bench-{version}-"))
+        network = Network()
+        network.setup()
+        for path in (STORAGE_PATH, *CONTAINER_PATHS):
+            Path(path).mkdir(parents=True, exist_ok=True)  # mount points in the pods
+        return cls(
+            version=version,
+            workdir=workdir,
+            network=network,
+            charm_type=EtcdK8sCharm,
+            scheduler=scheduler,
+            rng=random.Random(seed),
+        )
+
+    def close(self) -> None:
+        for unit in self.units.values():
+            unit.pod.delete(grace=False)
+        self.network.teardown()
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Juju:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- operations a Juju user performs --------------------------------------------------------
+
+    def deploy(self, units: int, leader: int | None = None) -> None:
+        """`juju deploy etcd-k8s -n N`: Juju picks a leader (not necessarily /0)."""
+        new = [self._new_unit() for _ in range(units)]
+        self._elect(new[leader if leader is not None else self.rng.randrange(units)], quiet=True)
+        for unit in new:
+            self._queue_deploy(unit)
+        self._queue_joins(new)
+
+    def add_unit(self, count: int = 1) -> list[Unit]:
+        new = [self._new_unit() for _ in range(count)]
+        for unit in new:
+            self._queue_deploy(unit)
+        self._queue_joins(new)
+        return new
+
+    def move_leader(self, to: str) -> None:
+        """Juju leadership moves (the old leader's lease lapsed)."""
+        self._elect(self.units[to])
+
+    def churn(self, names: Iterable[str]) -> None:
+        """Pods deleted and recreated by Kubernetes: same unit and PVC, new IP, empty container,
+        StoredState and Pebble plan gone.
+        Hooks: upgrade-charm, config-changed, start, pebble-ready."""
+        chosen = [self.units[n] for n in names]
+        # Kubernetes deletes the pods at once; each stops its services within its grace period.
+        stoppers = [threading.Thread(target=u.pod.delete) for u in chosen]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        for unit in chosen:
+            self.network.remove_pod(unit.pod_name)
+        for unit in chosen:
+            unit.pod.boot(self.network.add_pod(unit.pod_name, self._hostnames(unit)))
+            unit.stored_states = frozenset()
+            unit.deferred = []
+            unit.layers = {}
+            unit.queue.clear()
+            unit.queue.extend(
+                [("upgrade-charm",), ("config-changed",), ("start",), ("pebble-ready",)]
+            )
+
+    def set_config(self, **values: Any) -> None:
+        self.config.update(values)
+        for unit in self.units.values():
+            unit.queue.append(("config-changed",))
+
+    def update_status(self) -> None:
+        for unit in self.units.values():
+            unit.queue.append(("update-status",))
+
+    # ---- running hooks --------------------------------------------------------------------------
+
+    def settle(self, max_runs: int = 500, until: Callable[[], bool] | None = None) -> int:
+        """Run queued hooks until none is left (or `until()` holds). Returns hooks run."""
+        runs = 0
+        while runs < max_runs:
+            if until is not None and until():
+                return runs
+            unit = self._pick()
+            if unit is None:
+                if until is not None:
+                    raise RuntimeError("the model settled before the awaited condition held")
+                return runs
+            self._run_next(unit)
+            runs += 1
+        raise RuntimeError(f"the model did not settle in {max_runs} hooks")
+
+    def failures(self) -> list[str]:
+        return [line for line in self.log if "FAILED" in line]
+
+    def _pick(self) -> Unit | None:
+        ready = [u for u in self.units.values() if u.queue]
+        if not ready:
+            return None
+        if self.scheduler == "reverse":
+            return max(ready, key=lambda u: u.number)
+        if self.scheduler == "random":
+            return self.rng.choice(ready)
+        if self.scheduler == "leader-last":
+            others = [u for u in ready if u.name != self.leader]
+            return min(others or ready, key=lambda u: u.number)
+        return min(ready, key=lambda u: u.number)
+
+    def _run_next(self, unit: Unit) -> None:
+        event = unit.queue.popleft()
+        state = self._state_for(unit)
+        trigger = self._event(unit, event, state)
+        unit.ctx.bench_pod = unit.pod  # type: ignore[attr-defined]
+        started = time.monotonic()
+        try:
+            out = unit.ctx.run(trigger, state)
+        except Exception as error:  # the hook failed: Juju drops its writes and retries it
+            unit.failures += 1
+            cause = getattr(error, "__cause__", None) or error
+            self._record(unit, event, f"FAILED: {type(cause).__name__}: {cause}")
+            if unit.failures <= MAX_RETRIES:
+                unit.queue.appendleft(event)
+            return
+        finally:
+            unit.runs += 1
+        self._record(unit, event, f"{out.unit_status} ({time.monotonic() - started:.2f}s)")
+        self._commit(unit, out)
+
+    def _record(self, unit: Unit, event: Event, outcome: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {unit.name} {' '.join(event)}: {outcome}"
+        self.log.append(line)
+        unit.history.append(line)
+        logger.info("%s", line)
+        for record in unit.ctx.juju_log:
+            if "non-empty filesystem" in record.message:
+                continue  # scenario's note on the container dir; the bench mounts what persists
+            if "decision:" in record.message or record.level in ("WARNING", "ERROR"):
+                self.log.append(f"  {unit.name} {record.message}")
+                logger.info("  %s %s", unit.name, record.message)
+        unit.ctx.juju_log.clear()
+
+    def _commit(self, unit: Unit, out: testing.State) -> None:
+        relation = out.get_relation(RELATION_ID)
+        new_bag = dict(relation.local_unit_data)
+        if new_bag != self.databags[unit.name]:
+            self.databags[unit.name] = new_bag
+            for other in self.units.values():
+                if unit.name in other.sees:
+                    other.queue.append(("relation-changed", unit.name))
+        if self.leader == unit.name:
+            new_app = dict(relation.local_app_data)
+            if new_app != self.app_data:
+                self.app_data = new_app
+                for other in self.units.values():
+                    if other is not unit and other.sees:
+                        other.queue.append(("relation-changed", ""))
+            self.app_status = out.app_status
+        unit.deferred = list(out.deferred)
+        unit.stored_states = out.stored_states
+        container = out.get_container("etcd")
+        unit.layers = dict(container.layers)
+        unit.status = out.unit_status
+
+    # ---- building what a hook sees --------------------------------------------------------------
+
+    def _state_for(self, unit: Unit) -> testing.State:
+        relation = testing.PeerRelation(
+            PEER,
+            id=RELATION_ID,
+            local_app_data=dict(self.app_data),
+            local_unit_data=dict(self.databags[unit.name]),
+            peers_data={
+                self.units[name].number: dict(self.databags[name])
+                for name in sorted(unit.sees)
+                if name in self.units
+            },
+        )
+        container = testing.Container(
+            "etcd",
+            can_connect=unit.pod.net is not None,
+            layers=unit.layers,
+            mounts={
+                "data": testing.Mount(location=STORAGE_PATH, source=unit.pod.storage_dir),
+                **{
+                    p: testing.Mount(location=p, source=unit.pod.container_dir(p))
+                    for p in CONTAINER_PATHS
+                },
+            },
+        )
+        return testing.State(
+            leader=self.leader == unit.name,
+            config=dict(self.config),
+            relations={relation},
+            containers={container},
+            storages={testing.Storage("data", index=unit.number)},
+            model=testing.Model(name=MODEL, uuid="00000000-0000-4000-8000-00000000beef"),
+            deferred=unit.deferred,
+            stored_states=unit.stored_states,
+        )
+
+    def _event(self, unit: Unit, event: Event, state: testing.State) -> Any:
+        on = unit.ctx.on
+        kind = event[0]
+        relation = state.get_relation(RELATION_ID)
+        container = state.get_container("etcd")
+        simple: dict[str, Callable[[], Any]] = {
+            "install": on.install,
+            "start": on.start,
+            "config-changed": on.config_changed,
+            "upgrade-charm": on.upgrade_charm,
+            "leader-elected": on.leader_elected,
+            "update-status": on.update_status,
+            "pebble-ready": lambda: on.pebble_ready(container),
+            "storage-attached": lambda: on.storage_attached(next(iter(state.storages))),
+            "relation-created": lambda: on.relation_created(relation),
+        }
+        if kind in simple:
+            return simple[kind]()
+        # An app databag change comes from the leader.
+        source = event[1] if len(event) > 1 and event[1] else self.leader
+        remote = self.units[source].number if source in self.units else None
+        if kind == "relation-joined":
+            return on.relation_joined(relation, remote_unit=remote)
+        if kind == "relation-changed":
+            return on.relation_changed(relation, remote_unit=remote)
+        if kind == "relation-departed":
+            return on.relation_departed(relation, remote_unit=remote, departing_unit=remote)
+        raise ValueError(f"unknown event {event}")
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    def _hostnames(self, unit: Unit) -> tuple[str, ...]:
+        return (f"{unit.pod_name}.{APP}-endpoints.{MODEL}.svc.cluster.local",)
+
+    def _new_unit(self) -> Unit:
+        number = self.next_number
+        self.next_number += 1
+        pod = Pod(
+            name=f"{APP}-{number}",
+            root=self.workdir / f"unit-{number}",
+            bin_dir=bin_dir(self.version, self.workdir),
+        )
+        ctx = testing.Context(
+            self.charm_type,
+            meta=_load("metadata.yaml"),
+            config=_load("config.yaml"),
+            actions=_load("actions.yaml"),
+            app_name=APP,
+            unit_id=number,
+        )
+        unit = Unit(number=number, pod=pod, ctx=ctx)
+        self.units[unit.name] = unit
+        self.databags[unit.name] = {}
+        pod.boot(self.network.add_pod(unit.pod_name, self._hostnames(unit)))
+        return unit
+
+    def _queue_deploy(self, unit: Unit) -> None:
+        events: list[Event] = [("install",), ("relation-created",)]
+        if self.leader == unit.name:
+            events.append(("leader-elected",))
+        events += [("config-changed",), ("start",), ("pebble-ready",), ("storage-attached",)]
+        unit.queue.extend(events)
+
+    def _queue_joins(self, new: list[Unit]) -> None:
+        """relation-joined then -changed, both ways, between each new unit and every other."""
+        for unit in new:
+            for other in self.units.values():
+                if other is unit or unit.name in other.sees:
+                    continue
+                for a, b in ((other, unit), (unit, other)):
+                    a.sees.add(b.name)
+                    a.queue.extend([("relation-joined", b.name), ("relation-changed", b.name)])
+
+    def _elect(self, unit: Unit, quiet: bool = False) -> None:
+        self.leader = unit.name
+        if not quiet:
+            unit.queue.append(("leader-elected",))
+
+    # ---- what the tests read --------------------------------------------------------------------
+
+    def address(self, name: str) -> str:
+        net = self.network.pods[self.units[name].pod_name]
+        return net.address
+
+    def client_endpoints(self) -> list[str]:
+        return [f"http://{self.address(n)}:2379" for n in self.units if self.units[n].pod.net]

@@ -1,0 +1,157 @@
+"""Route ops.testing's mock Pebble to a bench Pod: exec runs the real command in the pod, and
+service start/stop/replan run real processes. A Context without a pod keeps the stock mock, so
+plain Scenario unit tests in the same process are unaffected."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ops import pebble
+from scenario import mocking
+
+from tests.bench.pod import Pod
+
+_Mock = mocking._MockPebbleClient
+_original: dict[str, Any] = {}
+
+
+def _pod(client: Any) -> Pod | None:
+    return getattr(client._context, "bench_pod", None)
+
+
+def _parse_duration(value: str | None) -> float:
+    if not value:
+        return 5.0  # Pebble's default kill-delay
+    text = str(value)
+    if text.endswith("ms"):
+        return float(text[:-2]) / 1000
+    if text.endswith("s"):
+        return float(text[:-1])
+    if text.endswith("m"):
+        return float(text[:-1]) * 60
+    return float(text)
+
+
+def _services(client: Any) -> dict[str, tuple[str, float, bool]]:
+    rendered = client._render_services()
+    return {
+        name: (svc.command, _parse_duration(svc.kill_delay), svc.startup == "enabled")
+        for name, svc in rendered.items()
+    }
+
+
+class _RealExecProcess:
+    """What `container.exec` returns: the command has already run to completion."""
+
+    def __init__(self, command: list[str], code: int, out: bytes, err: bytes, encoding: str | None):
+        self._command = command
+        self._code = code
+        self._out = out.decode() if encoding else out
+        self._err = err.decode() if encoding else err
+        self.stdout = io.StringIO(self._out) if encoding else io.BytesIO(out)
+        self.stderr = io.StringIO(self._err) if encoding else io.BytesIO(err)
+        self.stdin = None
+
+    def wait_output(self) -> tuple[Any, Any]:
+        self._raise()
+        return self._out, self._err
+
+    def wait(self) -> None:
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._code == -1:
+            raise pebble.ChangeError(f"timed out running {self._command}", None)  # type: ignore[arg-type]
+        if self._code != 0:
+            raise pebble.ExecError(self._command, self._code, self._out, self._err)
+
+
+def _exec(self: Any, command: list[str], **kwargs: Any) -> Any:
+    pod = _pod(self)
+    if pod is None:
+        return _original["exec"](self, command, **kwargs)
+    self._check_connection()
+    stdin = kwargs.get("stdin")
+    if isinstance(stdin, str):
+        stdin = stdin.encode()
+    code, out, err = pod.exec(
+        list(command), kwargs.get("environment") or {}, kwargs.get("timeout"), stdin
+    )
+    return _RealExecProcess(list(command), code, out, err, kwargs.get("encoding", "utf-8"))
+
+
+def _replan(self: Any, timeout: float = 30.0, delay: float = 0.1) -> None:
+    _original["replan_services"](self, timeout=timeout, delay=delay)
+    pod = _pod(self)
+    if pod is not None:
+        pod.replan(_services(self))
+
+
+def _start(self: Any, services: list[str], timeout: float = 30.0, delay: float = 0.1) -> Any:
+    change = _original["start_services"](self, services, timeout=timeout, delay=delay)
+    pod = _pod(self)
+    if pod is not None:
+        known = _services(self)
+        for name in services:
+            command, kill_delay, _ = known[name]
+            pod.start(name, command, kill_delay)
+    return change
+
+
+def _stop(self: Any, services: list[str], timeout: float = 30.0, delay: float = 0.1) -> Any:
+    change = _original["stop_services"](self, services, timeout=timeout, delay=delay)
+    pod = _pod(self)
+    if pod is not None:
+        for name in services:
+            pod.stop(name)
+    return change
+
+
+def _restart(self: Any, services: list[str], timeout: float = 30.0, delay: float = 0.1) -> Any:
+    change = _original["restart_services"](self, services, timeout=timeout, delay=delay)
+    pod = _pod(self)
+    if pod is not None:
+        known = _services(self)
+        for name in services:
+            command, kill_delay, _ = known[name]
+            pod.stop(name)
+            pod.start(name, command, kill_delay)
+    return change
+
+
+def _get_services(self: Any, names: list[str] | None = None) -> list[pebble.ServiceInfo]:
+    infos = _original["get_services"](self, names)
+    pod = _pod(self)
+    if pod is None:
+        return infos
+    real = []
+    for info in infos:
+        service = pod.services.get(info.name)
+        if service is None or not service.wanted:
+            current = pebble.ServiceStatus.INACTIVE
+        elif service.alive:
+            current = pebble.ServiceStatus.ACTIVE
+        else:
+            current = pebble.ServiceStatus.BACKOFF
+        real.append(pebble.ServiceInfo(info.name, startup=info.startup, current=current))
+    return real
+
+
+_PATCHES = {
+    "exec": _exec,
+    "replan_services": _replan,
+    "start_services": _start,
+    "stop_services": _stop,
+    "restart_services": _restart,
+    "get_services": _get_services,
+}
+
+
+def install() -> None:
+    """Patch the mock Pebble client once per process."""
+    if _original:
+        return
+    for name, patch in _PATCHES.items():
+        _original[name] = getattr(_Mock, name)
+        setattr(_Mock, name, patch)

@@ -1,0 +1,41 @@
+"""The cluster suite: the charm on the bench, real etcd of each version under test.
+
+ETCD_VERSIONS (default "3.4,3.5") picks the versions. A missing prerequisite fails the test
+rather than skipping it: the README's test command installs everything, so a skip would hide a
+broken setup."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.bench.binaries import installed
+from tests.bench.juju import Juju
+from tests.bench.network import can_run
+
+VERSIONS = [v.strip() for v in os.environ.get("ETCD_VERSIONS", "3.4,3.5").split(",") if v.strip()]
+
+for noisy in ("ops", "scenario"):
+    logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+@pytest.fixture(params=VERSIONS, ids=lambda v: f"etcd{v}")
+def version(request: pytest.FixtureRequest) -> str:
+    why = can_run()
+    if why:
+        pytest.fail(why)
+    if installed(request.param) is None:
+        pytest.fail(f"etcd {request.param} is not installed: run the README's test command")
+    return request.param
+
+
+@pytest.fixture
+def bench(version: str) -> Iterator[Juju]:
+    model = Juju.start(version)
+    try:
+        yield model
+    finally:
+        model.close()

@@ -1,0 +1,741 @@
+"""The membership decision core: next_local_step, next_cluster_step and ticket_for."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+
+from membership import (
+    AddLearner,
+    AppState,
+    Blocked,
+    Bootstrap,
+    ClearTicket,
+    ClusterView,
+    Disk,
+    Idle,
+    Join,
+    JoinTicket,
+    Member,
+    Observation,
+    PlanBootstrap,
+    Promote,
+    PublishTicket,
+    RecordCluster,
+    StartMember,
+    UnitInfo,
+    Wait,
+    next_cluster_step,
+    next_local_step,
+    ticket_for,
+    with_member_added,
+)
+
+APP = "etcd-k8s"
+TOKEN = "etcd-k8s-planned"
+NEW_TOKEN = "etcd-k8s-fresh"
+CLUSTER_ID = "c0ffee"
+
+
+def unit(n: int, member_id: str | None = None) -> UnitInfo:
+    name = f"{APP}-{n}"
+    host = f"{name}.{APP}-endpoints.model.svc.cluster.local"
+    return UnitInfo(
+        unit=f"{APP}/{n}",
+        member_name=name,
+        peer_url=f"http://{host}:2380",
+        client_url=f"http://{host}:2379",
+        member_id=member_id,
+    )
+
+
+def member(u: UnitInfo, member_id: str, *, started: bool = True, learner: bool = False) -> Member:
+    """The member list entry for `u`; an unstarted member has no name and no client URLs."""
+    return Member(
+        id=member_id,
+        name=u.member_name if started else "",
+        peer_urls=(u.peer_url,),
+        client_urls=(u.client_url,) if started else (),
+        is_learner=learner,
+    )
+
+
+def view(
+    *members: Member,
+    cluster_id: str = CLUSTER_ID,
+    healthy: set[str] | None = None,
+    leader: str | None = None,
+) -> ClusterView:
+    """A reachable cluster; by default every started member answers."""
+    if healthy is None:
+        healthy = {m.id for m in members if m.started}
+    return ClusterView(
+        cluster_id=cluster_id,
+        members=tuple(members),
+        healthy_ids=frozenset(healthy),
+        leader_id=leader,
+    )
+
+
+def observe(
+    me: UnitInfo,
+    *,
+    peers: tuple[UnitInfo, ...] = (),
+    leader: bool = False,
+    app: AppState | None = None,
+    data: bool = False,
+    running: bool = False,
+    cluster: ClusterView | None = None,
+) -> Observation:
+    return Observation(
+        me=me,
+        is_leader=leader,
+        app=app if app is not None else AppState(),
+        peers=peers,
+        disk=Disk(has_member_data=data),
+        running=running,
+        cluster=cluster,
+    )
+
+
+def planned(bootstrap_member: str, **changes) -> AppState:
+    return AppState(cluster_token=TOKEN, bootstrap_member=bootstrap_member, **changes)
+
+
+def formed(**changes) -> AppState:
+    """App data of a cluster that has bootstrapped and been recorded."""
+    return AppState(
+        cluster_token=TOKEN, bootstrap_member=unit(0).member_name, cluster_id=CLUSTER_ID, **changes
+    )
+
+
+def local(obs: Observation):
+    return next_local_step(obs, new_token=NEW_TOKEN)
+
+
+# ---- fresh deploy ------------------------------------------------------------------------------
+
+
+class TestBeforeAnyPlan:
+    def test_leader_plans_bootstrap_naming_itself_with_the_new_token(self):
+        obs = observe(unit(2), peers=(unit(0), unit(1)), leader=True)
+        assert local(obs) == PlanBootstrap(member=f"{APP}-2", token=NEW_TOKEN)
+
+    def test_non_leader_waits_for_the_leader(self):
+        step = local(observe(unit(0), peers=(unit(1),), leader=False))
+        assert isinstance(step, Wait)
+        assert "leader" in step.reason
+
+    @pytest.mark.parametrize("is_leader", [True, False])
+    @pytest.mark.parametrize(
+        "peers, cluster",
+        [
+            ((unit(1, member_id="a1"),), None),
+            ((unit(1),), view(member(unit(1), "a1"))),
+        ],
+        ids=["peer-has-member-id", "cluster-reachable"],
+    )
+    def test_no_token_but_a_member_exists_blocks(self, is_leader, peers, cluster):
+        step = local(observe(unit(0), peers=peers, leader=is_leader, cluster=cluster))
+        assert isinstance(step, Blocked)
+        assert "cluster token" in step.reason
+
+    def test_own_member_id_without_token_blocks(self):
+        step = local(observe(unit(0, member_id="a0"), leader=True))
+        assert isinstance(step, Blocked)
+
+
+# ---- bootstrap ---------------------------------------------------------------------------------
+
+
+class TestBootstrap:
+    @pytest.mark.parametrize("is_leader", [True, False])
+    def test_named_member_bootstraps_with_the_planned_token(self, is_leader):
+        obs = observe(unit(0), peers=(unit(1), unit(2)), leader=is_leader, app=planned(f"{APP}-0"))
+        assert local(obs) == Bootstrap(token=TOKEN)
+
+    @pytest.mark.parametrize(
+        "me, peers, app, cluster",
+        [
+            (unit(0), (unit(1),), planned(f"{APP}-0", cluster_id=CLUSTER_ID), None),
+            (unit(0), (unit(1, member_id="a1"),), planned(f"{APP}-0"), None),
+            (unit(0, member_id="a0"), (unit(1),), planned(f"{APP}-0"), None),
+            (unit(0), (unit(1),), planned(f"{APP}-0"), view(member(unit(1), "a1"))),
+        ],
+        ids=["cluster-id-recorded", "peer-has-member-id", "own-member-id", "cluster-reachable"],
+    )
+    @pytest.mark.parametrize("is_leader", [True, False])
+    def test_named_member_does_not_bootstrap_when_a_cluster_may_exist(
+        self, me, peers, app, cluster, is_leader
+    ):
+        step = local(observe(me, peers=peers, leader=is_leader, app=app, cluster=cluster))
+        assert not isinstance(step, Bootstrap | PlanBootstrap)
+        assert isinstance(step, Wait)
+
+    def test_other_unit_waits_for_the_named_member(self):
+        step = local(observe(unit(1), peers=(unit(0),), app=planned(f"{APP}-0")))
+        assert isinstance(step, Wait)
+        assert f"{APP}-0" in step.reason
+
+    def test_new_leader_after_the_plan_waits_for_the_named_member(self):
+        # etcd-k8s/0 planned while leader; leadership moved to etcd-k8s/1 before it bootstrapped.
+        step = local(observe(unit(1), peers=(unit(0),), leader=True, app=planned(f"{APP}-0")))
+        assert isinstance(step, Wait)
+        assert f"{APP}-0" in step.reason
+
+    def test_leader_replans_when_the_named_member_is_gone(self):
+        obs = observe(unit(1), peers=(unit(2),), leader=True, app=planned(f"{APP}-0"))
+        assert local(obs) == PlanBootstrap(member=f"{APP}-1", token=NEW_TOKEN)
+
+    def test_non_leader_does_not_replan_when_the_named_member_is_gone(self):
+        step = local(observe(unit(1), peers=(unit(2),), leader=False, app=planned(f"{APP}-0")))
+        assert isinstance(step, Wait)
+
+    @pytest.mark.parametrize(
+        "app, cluster",
+        [
+            (planned(f"{APP}-0", cluster_id=CLUSTER_ID), None),
+            (planned(f"{APP}-0"), view(member(unit(2), "a2"))),
+        ],
+        ids=["cluster-id-recorded", "cluster-reachable"],
+    )
+    def test_leader_does_not_replan_once_a_cluster_exists(self, app, cluster):
+        step = local(observe(unit(1), peers=(unit(2),), leader=True, app=app, cluster=cluster))
+        assert not isinstance(step, PlanBootstrap | Bootstrap)
+
+
+# ---- data on disk ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("is_leader", [True, False])
+@pytest.mark.parametrize(
+    "app, cluster",
+    [
+        (AppState(), None),
+        (planned(f"{APP}-0"), None),
+        (planned(f"{APP}-1"), None),
+        (formed(), view(member(unit(1), "a1"))),
+        (
+            formed(join=JoinTicket(f"{APP}-0", "a0", unit(0).peer_url, "x=y")),
+            view(member(unit(1), "a1"), member(unit(0), "a0", started=False, learner=True)),
+        ),
+    ],
+    ids=["no-plan", "planned-for-me", "planned-for-other", "formed", "ticket-for-me"],
+)
+def test_data_on_disk_starts_the_member(is_leader, app, cluster):
+    obs = observe(unit(0), peers=(unit(1),), leader=is_leader, app=app, data=True, cluster=cluster)
+    assert local(obs) == StartMember()
+
+
+# ---- running -----------------------------------------------------------------------------------
+
+
+class TestRunning:
+    def test_started_learner_promotes_itself(self):
+        me = member(unit(1), "a1", learner=True)
+        cluster = view(member(unit(0), "a0"), me)
+        obs = observe(
+            unit(1), peers=(unit(0),), app=formed(), data=True, running=True, cluster=cluster
+        )
+        assert local(obs) == Promote(member=me)
+
+    def test_unstarted_learner_waits(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", started=False, learner=True))
+        obs = observe(unit(1), peers=(unit(0),), app=formed(), running=True, cluster=cluster)
+        assert isinstance(local(obs), Wait)
+
+    @pytest.mark.parametrize("is_leader", [True, False])
+    def test_voter_is_idle(self, is_leader):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"))
+        obs = observe(
+            unit(1), peers=(unit(0),), leader=is_leader, app=formed(), running=True, cluster=cluster
+        )
+        assert local(obs) == Idle()
+
+    def test_running_but_not_listed_blocks(self):
+        cluster = view(member(unit(0), "a0"))
+        obs = observe(unit(1), peers=(unit(0),), app=formed(), running=True, cluster=cluster)
+        step = local(obs)
+        assert isinstance(step, Blocked)
+        assert "not a member" in step.reason
+
+    def test_running_without_any_answer_waits_for_quorum(self):
+        obs = observe(unit(1), peers=(unit(0),), app=formed(), running=True, cluster=None)
+        step = local(obs)
+        assert isinstance(step, Wait)
+        assert "quorum" in step.reason
+
+    def test_voter_found_by_peer_url_before_its_name_is_known(self):
+        # find() matches by peer URL too; a listed voter must not look like a stranger.
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", started=False))
+        obs = observe(unit(1), peers=(unit(0),), app=formed(), running=True, cluster=cluster)
+        assert local(obs) == Idle()
+
+
+# ---- joining -----------------------------------------------------------------------------------
+
+
+def ticket(u: UnitInfo, member_id: str) -> JoinTicket:
+    return JoinTicket(
+        member_name=u.member_name,
+        member_id=member_id,
+        peer_url=u.peer_url,
+        initial_cluster=f"{APP}-0={unit(0).peer_url},{u.member_name}={u.peer_url}",
+    )
+
+
+class TestJoin:
+    def test_ticket_for_me_joins_with_the_cluster_token(self):
+        t = ticket(unit(1), "a1")
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", started=False, learner=True))
+        obs = observe(unit(1), peers=(unit(0),), app=formed(join=t), cluster=cluster)
+        assert local(obs) == Join(ticket=t, token=TOKEN)
+
+    def test_ticket_for_me_joins_when_no_member_answers(self):
+        t = ticket(unit(1), "a1")
+        obs = observe(unit(1), peers=(unit(0),), app=formed(join=t), cluster=None)
+        assert local(obs) == Join(ticket=t, token=TOKEN)
+
+    def test_stale_ticket_with_another_member_id_waits(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "b1", started=False, learner=True))
+        obs = observe(
+            unit(1), peers=(unit(0),), app=formed(join=ticket(unit(1), "a1")), cluster=cluster
+        )
+        step = local(obs)
+        assert isinstance(step, Wait)
+        assert "stale" in step.reason
+
+    def test_stale_ticket_for_an_unlisted_member_waits(self):
+        cluster = view(member(unit(0), "a0"))
+        obs = observe(
+            unit(1), peers=(unit(0),), app=formed(join=ticket(unit(1), "a1")), cluster=cluster
+        )
+        step = local(obs)
+        assert isinstance(step, Wait)
+        assert "stale" in step.reason
+
+    def test_ticket_for_started_member_without_data_blocks(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", learner=True))
+        obs = observe(
+            unit(1), peers=(unit(0),), app=formed(join=ticket(unit(1), "a1")), cluster=cluster
+        )
+        step = local(obs)
+        assert isinstance(step, Blocked)
+        assert "a1" in step.reason
+
+    def test_listed_and_started_member_without_data_blocks(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"))
+        obs = observe(unit(1), peers=(unit(0),), app=formed(), cluster=cluster)
+        step = local(obs)
+        assert isinstance(step, Blocked)
+        assert "a1" in step.reason
+
+    def test_ticket_for_another_unit_waits_to_be_added(self):
+        cluster = view(member(unit(0), "a0"), member(unit(2), "a2", started=False, learner=True))
+        obs = observe(
+            unit(1),
+            peers=(unit(0), unit(2)),
+            app=formed(join=ticket(unit(2), "a2")),
+            cluster=cluster,
+        )
+        step = local(obs)
+        assert isinstance(step, Wait)
+        assert "learner" in step.reason
+
+    def test_without_ticket_waits_to_be_added(self):
+        obs = observe(unit(1), peers=(unit(0),), app=formed(), cluster=view(member(unit(0), "a0")))
+        assert isinstance(local(obs), Wait)
+
+
+# ---- the leader's cluster step -----------------------------------------------------------------
+
+
+def leader_obs(cluster: ClusterView | None, app: AppState | None = None, units: int = 3, **kw):
+    """The Juju leader etcd-k8s/0 with peers etcd-k8s/1.. ."""
+    return observe(
+        unit(0, member_id="a0"),
+        peers=tuple(unit(n) for n in range(1, units)),
+        leader=True,
+        app=app if app is not None else formed(),
+        data=True,
+        running=True,
+        cluster=cluster,
+        **kw,
+    )
+
+
+class TestClusterStep:
+    def test_non_leader_is_idle(self):
+        cluster = view(member(unit(0), "a0"))
+        obs = dataclasses.replace(leader_obs(cluster, app=planned(f"{APP}-0")), is_leader=False)
+        assert next_cluster_step(obs) == Idle()
+
+    def test_nothing_formed_and_nothing_reachable_is_idle(self):
+        assert next_cluster_step(leader_obs(None, app=planned(f"{APP}-0"))) == Idle()
+
+    def test_formed_but_nothing_reachable_waits(self):
+        assert isinstance(next_cluster_step(leader_obs(None)), Wait)
+
+    def test_records_cluster_id_when_unset(self):
+        cluster = view(member(unit(0), "a0"), cluster_id="1234")
+        step = next_cluster_step(leader_obs(cluster, app=planned(f"{APP}-0")))
+        assert step == RecordCluster(cluster_id="1234")
+
+    def test_blocks_on_cluster_id_mismatch(self):
+        cluster = view(member(unit(0), "a0"), cluster_id="beef")
+        step = next_cluster_step(leader_obs(cluster))
+        assert isinstance(step, Blocked)
+        assert "beef" in step.reason and CLUSTER_ID in step.reason
+
+    def test_promotes_a_started_learner(self):
+        learner = member(unit(1), "a1", learner=True)
+        cluster = view(member(unit(0), "a0"), learner)
+        assert next_cluster_step(leader_obs(cluster)) == Promote(member=learner)
+
+    @pytest.mark.parametrize(
+        "join",
+        [None, ticket(unit(1), "old"), ticket(unit(2), "a2")],
+        ids=["no-ticket", "stale-id", "other-unit"],
+    )
+    def test_publishes_the_ticket_of_an_unstarted_learner(self, join):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", started=False, learner=True))
+        step = next_cluster_step(leader_obs(cluster, app=formed(join=join)))
+        assert step == PublishTicket(ticket=ticket_for(unit(1), "a1", cluster))
+
+    def test_waits_for_the_learner_once_its_ticket_is_published(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", started=False, learner=True))
+        join = ticket_for(unit(1), "a1", cluster)
+        step = next_cluster_step(leader_obs(cluster, app=formed(join=join)))
+        assert isinstance(step, Wait)
+        assert f"{APP}/1" in step.reason
+
+    def test_learner_without_a_unit_waits(self):
+        stranger = Member(id="ff", name="", peer_urls=("http://elsewhere:2380",), is_learner=True)
+        cluster = view(member(unit(0), "a0"), stranger)
+        step = next_cluster_step(leader_obs(cluster))
+        assert isinstance(step, Wait)
+        assert "ff" in step.reason
+
+    def test_clears_ticket_when_no_learner_is_left(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "a2"))
+        step = next_cluster_step(leader_obs(cluster, app=formed(join=ticket(unit(1), "a1"))))
+        assert step == ClearTicket()
+
+    def test_idle_when_every_unit_is_a_voter(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "a2"))
+        assert next_cluster_step(leader_obs(cluster)) == Idle()
+
+    def test_adds_the_lowest_numbered_unit_not_in_the_member_list(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"))
+        obs = observe(
+            unit(0, member_id="a0"),
+            peers=(unit(1), unit(10), unit(12), unit(9)),
+            leader=True,
+            app=formed(),
+            running=True,
+            data=True,
+            cluster=cluster,
+        )
+        # Numeric order: etcd-k8s/9 before etcd-k8s/10.
+        assert next_cluster_step(obs) == AddLearner(unit=unit(9))
+
+    def test_the_leader_itself_can_be_the_joiner(self):
+        cluster = view(member(unit(1), "a1"))
+        obs = observe(
+            unit(0), peers=(unit(1, "a1"), unit(2)), leader=True, app=formed(), cluster=cluster
+        )
+        assert next_cluster_step(obs) == AddLearner(unit=unit(0))
+
+    def test_waits_naming_unhealthy_voters_instead_of_adding(self):
+        cluster = view(
+            member(unit(0), "a0"),
+            member(unit(1), "a1"),
+            member(unit(3), "a3"),
+            healthy={"a0"},
+        )
+        obs = observe(
+            unit(0, "a0"),
+            peers=(unit(1), unit(2), unit(3)),
+            leader=True,
+            app=formed(),
+            running=True,
+            cluster=cluster,
+        )
+        step = next_cluster_step(obs)
+        assert isinstance(step, Wait)
+        assert f"{APP}/2" in step.reason
+        assert f"{APP}-1, {APP}-3" in step.reason
+        assert f"{APP}-0" not in step.reason.split(":", 1)[1]
+
+    @pytest.mark.parametrize("started", [True, False])
+    def test_never_adds_a_second_learner(self, started):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", started=started, learner=True))
+        obs = leader_obs(cluster, units=5)  # etcd-k8s/2..4 are waiting to join
+        assert not isinstance(next_cluster_step(obs), AddLearner)
+
+
+# ---- ticket_for --------------------------------------------------------------------------------
+
+
+class TestTicketFor:
+    def test_entries_are_sorted_and_name_the_joiner_by_its_unit(self):
+        other_learner = Member(id="dd", name="", peer_urls=("http://zz:2380",), is_learner=True)
+        cluster = view(
+            member(unit(2), "a2"),
+            member(unit(0), "a0"),
+            member(unit(1), "a1", started=False, learner=True),
+            other_learner,
+        )
+        t = ticket_for(unit(1), "a1", cluster)
+        assert t == JoinTicket(
+            member_name=f"{APP}-1",
+            member_id="a1",
+            peer_url=unit(1).peer_url,
+            initial_cluster=(
+                f"{APP}-0={unit(0).peer_url},{APP}-1={unit(1).peer_url},{APP}-2={unit(2).peer_url}"
+            ),
+        )
+
+    def test_every_peer_url_of_a_member_is_listed(self):
+        multi = Member(id="a0", name="x", peer_urls=("http://b:2380", "http://a:2380"))
+        t = ticket_for(
+            unit(1), "a1", with_member_added(view(multi), member(unit(1), "a1", started=False))
+        )
+        assert t.initial_cluster == f"{APP}-1={unit(1).peer_url},x=http://a:2380,x=http://b:2380"
+
+
+# ---- invariants over random observations -------------------------------------------------------
+
+
+def random_observation(rng: random.Random) -> Observation:
+    numbers = rng.sample(range(12), rng.randint(1, 5))
+    ids = {n: f"{rng.getrandbits(64):x}" for n in numbers}
+    units = [unit(n, ids[n] if rng.random() < 0.3 else None) for n in numbers]
+    me, peers = units[0], tuple(units[1:])
+
+    cluster = None
+    if rng.random() < 0.5:
+        members = []
+        for u in units + [unit(40 + i) for i in range(rng.randint(0, 1))]:
+            if rng.random() < 0.6:
+                members.append(
+                    member(
+                        u,
+                        ids.get(u.number, "ee"),
+                        started=rng.random() < 0.7,
+                        learner=rng.random() < 0.3,
+                    )
+                )
+        healthy = {m.id for m in members if rng.random() < 0.8}
+        cluster = view(*members, cluster_id=rng.choice([CLUSTER_ID, "beef"]), healthy=healthy)
+
+    names = [u.member_name for u in units] + [f"{APP}-99"]
+    join = None
+    if rng.random() < 0.4:
+        target = rng.choice(units)
+        join = ticket(target, rng.choice([ids[target.number], "0bad"]))
+    app = AppState(
+        cluster_token=rng.choice([None, TOKEN]),
+        bootstrap_member=rng.choice([None, *names]),
+        cluster_id=rng.choice([None, CLUSTER_ID, "beef"]),
+        join=join,
+    )
+    return observe(
+        me,
+        peers=peers,
+        leader=rng.random() < 0.5,
+        app=app,
+        data=rng.random() < 0.3,
+        running=rng.random() < 0.3,
+        cluster=cluster,
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_invariants_hold_for_random_observations(seed):
+    rng = random.Random(seed)
+    seen = set()
+    for _ in range(1500):
+        obs = random_observation(rng)
+        step = local(obs)
+        cluster_step = next_cluster_step(obs)
+        seen.add(type(step))
+        seen.add(type(cluster_step))
+
+        if isinstance(step, PlanBootstrap):
+            assert obs.is_leader
+            assert step.member == obs.me.member_name
+        if isinstance(step, Bootstrap):
+            assert obs.app.bootstrap_member == obs.me.member_name
+            assert obs.app.cluster_id is None
+            assert obs.cluster is None
+            assert not any(u.member_id for u in obs.units)
+            assert not obs.disk.has_member_data and not obs.running
+        if obs.disk.has_member_data and not obs.running:
+            assert step == StartMember()
+        if not obs.is_leader:
+            assert cluster_step == Idle()
+        if isinstance(cluster_step, AddLearner):
+            assert obs.cluster is not None and not obs.cluster.learners
+            assert (
+                obs.cluster.find(cluster_step.unit.member_name, cluster_step.unit.peer_url) is None
+            )
+            assert set(m.id for m in obs.cluster.voters) <= obs.cluster.healthy_ids
+    # The generator must actually reach the interesting steps, or the invariants prove nothing.
+    assert {PlanBootstrap, Bootstrap, Join, Promote, AddLearner, PublishTicket} <= seen
+
+
+# ---- a whole deployment, simulated -------------------------------------------------------------
+
+
+class Model:
+    """Units, peer relation data and one etcd cluster, driven only by the core's steps.
+
+    Hooks in one round run concurrently, as Juju runs them on different units: each sees the
+    relation data committed before the round (plus its own writes), and its writes are
+    committed when the round ends. etcd itself is shared and live.
+    """
+
+    def __init__(self, rng: random.Random, size: int):
+        self.rng = rng
+        self.infos = {n: unit(n) for n in range(size)}  # committed unit databags
+        self.app = AppState()  # committed app databag
+        self.data = dict.fromkeys(self.infos, False)
+        self.running = dict.fromkeys(self.infos, False)
+        self.leader = rng.choice(list(self.infos))
+        self.cluster_id: str | None = None
+        self.members: list[Member] = []
+        self.bootstraps: list[int] = []
+
+    def round(self, hooks: list[int]) -> None:
+        app, infos = self.app, dict(self.infos)
+        results = [self.hook(n, app, infos) for n in hooks]
+        for n, (new_app, info) in zip(hooks, results, strict=True):
+            if new_app != app:
+                assert n == self.leader, "only the leader writes app data"
+                self.app = new_app
+            self.infos[n] = info
+
+    def hook(self, n: int, app: AppState, infos: dict[int, UnitInfo]):
+        """One reconcile on unit n, as reconciler.Reconciler.reconcile runs it."""
+        self.seen_app, self.seen = app, dict(infos)
+        for _ in range(8):
+            obs = self.observe(n)
+            step = next_local_step(obs, new_token=f"token-{self.new_id()}")
+            assert not isinstance(step, Blocked), step
+            if isinstance(step, PlanBootstrap):
+                self.write_app(bootstrap_member=step.member, cluster_token=step.token)
+                break
+            if isinstance(step, Bootstrap):
+                self.bootstraps.append(n)
+                self.cluster_id = self.new_id()
+                self.members = [member(self.seen[n], self.new_id())]
+                self.data[n] = self.running[n] = True
+            elif isinstance(step, StartMember):
+                self.running[n] = True
+            elif isinstance(step, Join):
+                self.replace_member(step.ticket.member_id, name=self.seen[n].member_name)
+                self.data[n] = self.running[n] = True
+            elif isinstance(step, Promote):
+                self.replace_member(step.member.id, is_learner=False)
+            elif not self.cluster_step(obs):
+                break
+            self.publish(n)
+        self.publish(n)
+        return self.seen_app, self.seen[n]
+
+    def observe(self, n: int) -> Observation:
+        return Observation(
+            me=self.seen[n],
+            is_leader=n == self.leader,
+            app=self.seen_app,
+            peers=tuple(info for m, info in self.seen.items() if m != n),
+            disk=Disk(has_member_data=self.data[n]),
+            running=self.running[n],
+            cluster=self.view(n),
+        )
+
+    def view(self, n: int) -> ClusterView | None:
+        """What etcdctl returns, asked at this unit and the peers that published a member id."""
+        endpoints = [m for m, info in self.seen.items() if info.member_id or m == n]
+        if self.cluster_id is None or not any(self.running[m] for m in endpoints):
+            return None
+        started = {self.infos[m].member_name for m in self.infos if self.running[m]}
+        healthy = {m.id for m in self.members if m.name in started}
+        return ClusterView(self.cluster_id, tuple(self.members), frozenset(healthy))
+
+    def cluster_step(self, obs: Observation) -> bool:
+        step = next_cluster_step(obs)
+        assert not isinstance(step, Blocked), step
+        if isinstance(step, RecordCluster):
+            self.write_app(cluster_id=step.cluster_id)
+        elif isinstance(step, AddLearner):
+            assert obs.cluster is not None
+            assert not any(m.is_learner for m in self.members), "etcd allows one learner"
+            added = Member(self.new_id(), "", (step.unit.peer_url,), is_learner=True)
+            self.members.append(added)
+            self.write_app(
+                join=ticket_for(step.unit, added.id, with_member_added(obs.cluster, added))
+            )
+        elif isinstance(step, PublishTicket):
+            self.write_app(join=step.ticket)
+        elif isinstance(step, ClearTicket):
+            self.write_app(join=None)
+        elif isinstance(step, Promote):
+            self.replace_member(step.member.id, is_learner=False)
+        else:
+            return False
+        return True
+
+    def write_app(self, **changes) -> None:
+        self.seen_app = dataclasses.replace(self.seen_app, **changes)
+
+    def publish(self, n: int) -> None:
+        info = self.seen[n]
+        for m in self.members:
+            if m.name == info.member_name and m.id != info.member_id:
+                self.seen[n] = dataclasses.replace(info, member_id=m.id)
+
+    def replace_member(self, member_id: str, **changes) -> None:
+        self.members = [
+            dataclasses.replace(m, **changes) if m.id == member_id else m for m in self.members
+        ]
+
+    def new_id(self) -> str:
+        return f"{self.rng.getrandbits(64):x}"
+
+
+def test_bootstrap_plan_survives_a_leader_change():
+    model = Model(random.Random(0), size=3)
+    model.leader = 0
+    model.round([0])  # etcd-k8s/0 plans, naming itself, and leaves it to a later hook
+    assert model.app.bootstrap_member == f"{APP}-0" and model.bootstraps == []
+    model.leader = 1
+    model.round([1, 0, 2])  # all three at once: only the named unit bootstraps
+    assert model.bootstraps == [0]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_schedules_bootstrap_once_and_converge(seed):
+    rng = random.Random(seed)
+    model = Model(rng, size=rng.randint(1, 5))
+    units = list(model.infos)
+    for _ in range(40):
+        if rng.random() < 0.2:
+            model.leader = rng.choice(units)
+        model.round(rng.sample(units, rng.randint(1, len(units))))
+        assert len(model.bootstraps) <= 1
+        assert sum(m.is_learner for m in model.members) <= 1
+    for _ in range(3 * len(units) + 3):  # then every unit gets its turn, one at a time
+        for n in units:
+            model.round([n])
+
+    assert len(model.bootstraps) == 1
+    assert sorted(m.name for m in model.members) == sorted(
+        i.member_name for i in model.infos.values()
+    )
+    assert not any(m.is_learner for m in model.members)
+    assert model.app.join is None and model.app.cluster_id == model.cluster_id
+    assert all(model.running.values())

@@ -1,0 +1,222 @@
+"""Peer relation databags: typed reads that never trust garbage, and writes."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+import peers
+from membership import AppState, JoinTicket, UnitInfo
+
+ME = UnitInfo(
+    unit="etcd-k8s/3",
+    member_name="etcd-k8s-3",
+    peer_url="http://etcd-k8s-3.etcd-k8s-endpoints.m.svc.cluster.local:2380",
+    client_url="http://etcd-k8s-3.etcd-k8s-endpoints.m.svc.cluster.local:2379",
+    member_id="86a8f6c2b1e3d4f0",
+)
+
+TICKET = JoinTicket(
+    member_name="etcd-k8s-3",
+    member_id="86a8f6c2b1e3d4f0",
+    peer_url=ME.peer_url,
+    initial_cluster=f"etcd-k8s-0=http://e0:2380,etcd-k8s-3={ME.peer_url}",
+)
+
+
+def good_unit_bag() -> dict[str, str]:
+    return {
+        "member-name": ME.member_name,
+        "peer-url": ME.peer_url,
+        "client-url": ME.client_url,
+        "member-id": ME.member_id,
+    }
+
+
+def warnings(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "peers" and r.levelno == logging.WARNING]
+
+
+class TestUnit:
+    @pytest.mark.parametrize("member_id", ["86a8f6c2b1e3d4f0", None])
+    def test_write_then_read_roundtrips(self, member_id):
+        info = UnitInfo(ME.unit, ME.member_name, ME.peer_url, ME.client_url, member_id)
+        bag: dict[str, str] = {}
+        peers.write_unit(bag, info)
+        assert peers.read_unit(ME.unit, bag) == info
+
+    def test_write_uses_the_documented_keys(self):
+        bag: dict[str, str] = {}
+        peers.write_unit(bag, ME)
+        assert bag == good_unit_bag()
+
+    def test_write_without_member_id_leaves_it_out(self):
+        bag: dict[str, str] = {}
+        peers.write_unit(bag, UnitInfo(ME.unit, ME.member_name, ME.peer_url, ME.client_url))
+        assert "member-id" not in bag
+
+    def test_write_clears_a_member_id_that_is_gone(self):
+        bag = good_unit_bag()
+        peers.write_unit(bag, UnitInfo(ME.unit, ME.member_name, ME.peer_url, ME.client_url))
+        assert bag["member-id"] == ""  # "" deletes the key in ops
+
+    def test_write_touches_only_changed_keys(self):
+        class Recording(dict):
+            def __init__(self, *args):
+                super().__init__(*args)
+                self.written: list[str] = []
+
+            def __setitem__(self, key, value):
+                self.written.append(key)
+                super().__setitem__(key, value)
+
+        bag = Recording(good_unit_bag())
+        peers.write_unit(bag, ME)
+        assert bag.written == []
+        peers.write_unit(bag, UnitInfo(ME.unit, ME.member_name, ME.peer_url, "http://x:2379", "ab"))
+        assert bag.written == ["client-url", "member-id"]
+
+    def test_unit_that_has_not_introduced_itself_is_absent_quietly(self, caplog):
+        caplog.set_level(logging.WARNING)
+        assert peers.read_unit("etcd-k8s/1", {}) is None
+        assert peers.read_unit("etcd-k8s/1", {"member-name": "", "peer-url": "x"}) is None
+        assert warnings(caplog) == []
+
+    def test_ops_deleted_member_id_reads_as_none(self):
+        bag = good_unit_bag()
+        del bag["member-id"]
+        info = peers.read_unit(ME.unit, bag)
+        assert info is not None and info.member_id is None
+
+    def test_extra_keys_are_ignored(self):
+        bag = {**good_unit_bag(), "ingress-address": "10.1.2.3"}
+        assert peers.read_unit(ME.unit, bag) == ME
+
+    @pytest.mark.parametrize(
+        "changes, field",
+        [
+            ({"peer-url": "etcd-k8s-3:2380"}, "peer-url"),
+            ({"client-url": "ftp://etcd-k8s-3:2379"}, "client-url"),
+            ({"member-id": "not-hex"}, "member-id"),
+            ({"member-id": "86A8F6C2B1E3D4F0"}, "member-id"),
+            ({"member-id": "1" * 17}, "member-id"),
+            ({"member-name": "Etcd_K8s/3"}, "member-name"),
+            ({"peer-url": None}, "peer-url"),
+            ({"client-url": None}, "client-url"),
+        ],
+        ids=[
+            "peer-url-not-http",
+            "client-url-ftp",
+            "member-id-not-hex",
+            "member-id-upper-case",
+            "member-id-too-long",
+            "bad-member-name",
+            "missing-peer-url",
+            "missing-client-url",
+        ],
+    )
+    def test_garbage_is_absent_and_logged(self, caplog, changes, field):
+        bag = good_unit_bag()
+        for key, value in changes.items():
+            if value is None:
+                del bag[key]
+            else:
+                bag[key] = value
+        with caplog.at_level(logging.WARNING, logger="peers"):
+            assert peers.read_unit("etcd-k8s/3", bag) is None
+        [record] = warnings(caplog)
+        assert "etcd-k8s/3" in record.getMessage()
+        assert field in record.getMessage()
+
+
+class TestApp:
+    def test_empty_bag_is_a_fresh_app(self):
+        assert peers.read_app({}) == AppState()
+
+    def test_empty_values_read_as_none(self):
+        bag = {"cluster-token": "", "bootstrap-member": "", "cluster-id": "", "join": ""}
+        assert peers.read_app(bag) == AppState()
+
+    def test_reads_every_field(self):
+        bag = {"cluster-token": "tok", "bootstrap-member": "etcd-k8s-0", "cluster-id": "abc"}
+        peers.write_ticket(bag, TICKET)
+        assert peers.read_app(bag) == AppState(
+            cluster_token="tok", bootstrap_member="etcd-k8s-0", cluster_id="abc", join=TICKET
+        )
+
+    def test_ticket_roundtrips(self):
+        bag: dict[str, str] = {}
+        peers.write_ticket(bag, TICKET)
+        assert peers.read_app(bag).join == TICKET
+
+    def test_ticket_is_json_with_dashed_keys(self):
+        bag: dict[str, str] = {}
+        peers.write_ticket(bag, TICKET)
+        assert json.loads(bag["join"]) == {
+            "member-name": TICKET.member_name,
+            "member-id": TICKET.member_id,
+            "peer-url": TICKET.peer_url,
+            "initial-cluster": TICKET.initial_cluster,
+        }
+
+    def test_writing_no_ticket_empties_it(self):
+        bag: dict[str, str] = {}
+        peers.write_ticket(bag, TICKET)
+        peers.write_ticket(bag, None)
+        assert bag["join"] == ""
+        assert peers.read_app(bag).join is None
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "{not json",
+            "null",
+            "[]",
+            '"a string"',
+            json.dumps({"member-name": "etcd-k8s-3"}),
+            json.dumps(
+                {
+                    "member-name": "etcd-k8s-3",
+                    "member-id": "zz",
+                    "peer-url": ME.peer_url,
+                    "initial-cluster": "a=b",
+                }
+            ),
+            json.dumps(
+                {
+                    "member-name": "etcd-k8s-3",
+                    "member-id": "abc",
+                    "peer-url": "etcd-k8s-3:2380",
+                    "initial-cluster": "a=http://b",
+                }
+            ),
+            json.dumps(
+                {
+                    "member-name": "etcd-k8s-3",
+                    "member-id": "abc",
+                    "peer-url": ME.peer_url,
+                    "initial-cluster": "",
+                }
+            ),
+        ],
+        ids=[
+            "not-json",
+            "null",
+            "list",
+            "string",
+            "missing-keys",
+            "bad-member-id",
+            "bad-peer-url",
+            "empty-initial-cluster",
+        ],
+    )
+    def test_garbage_ticket_reads_as_none_and_is_logged(self, caplog, raw):
+        bag = {"cluster-token": "tok", "cluster-id": "abc", "join": raw}
+        with caplog.at_level(logging.WARNING, logger="peers"):
+            app = peers.read_app(bag)
+        assert app.join is None
+        assert app.cluster_token == "tok" and app.cluster_id == "abc"  # the rest still reads
+        [record] = warnings(caplog)
+        assert "join ticket" in record.getMessage()

