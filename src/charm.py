@@ -72,6 +72,8 @@ def unit_status(outcome: Outcome, config_pending: bool) -> ops.StatusBase:
         return ops.BlockedStatus(step.reason)
     if isinstance(step, core.Wait):
         return ops.WaitingStatus(step.reason)
+    if isinstance(step, core.PlanBootstrap):
+        return ops.MaintenanceStatus("bootstrap planned: this unit starts the cluster next hook")
     view = outcome.view
     member = view.find(outcome.me.member_name, outcome.me.peer_url) if view else None
     if member is None or view is None:

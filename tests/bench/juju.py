@@ -66,6 +66,7 @@ class Unit:
     layers: dict[str, Any] = field(default_factory=dict)
     status: Any = None
     runs: int = 0
+    run_starts: list[float] = field(default_factory=list)  # wall clock, for benchmarks
     failures: int = 0
     history: list[str] = field(default_factory=list)
 
@@ -223,6 +224,7 @@ class Juju:
         state = self._state_for(unit)
         trigger = self._event(unit, event, state)
         unit.ctx.bench_pod = unit.pod  # type: ignore[attr-defined]
+        unit.run_starts.append(time.time())
         started = time.monotonic()
         try:
             out = unit.ctx.run(trigger, state)

@@ -90,7 +90,9 @@ class Network:
         net = self.pods.pop(pod, None)
         if net is None:
             return
-        sh("ip", "netns", "pids", net.netns, check=False)
+        # Nothing outlives its pod: kill what still runs in the namespace (an exec cut short).
+        for pid in sh("ip", "netns", "pids", net.netns, check=False).stdout.split():
+            sh("kill", "-9", pid, check=False)
         sh("ip", "link", "del", net.host_veth, check=False)
         sh("ip", "netns", "del", net.netns, check=False)
         shutil.rmtree(f"/etc/netns/{net.netns}", ignore_errors=True)

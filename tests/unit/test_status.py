@@ -12,6 +12,7 @@ from membership import (
     ClusterView,
     Idle,
     Member,
+    PlanBootstrap,
     Promote,
     UnitInfo,
     Wait,
@@ -95,6 +96,13 @@ class TestUnitStatus:
     def test_unlisted_member_waits(self, cluster):
         status = unit_status(outcome(cluster_view=cluster, me=3), False)
         assert status == ops.WaitingStatus("etcd member not yet listed")
+
+    def test_planned_bootstrap_says_what_comes_next(self):
+        planned = outcome(PlanBootstrap(member="etcd-k8s-0", token="t"))
+        status = unit_status(planned, False)
+        assert status == ops.MaintenanceStatus(
+            "bootstrap planned: this unit starts the cluster next hook"
+        )
 
 
 class TestAppStatus:
