@@ -9,7 +9,8 @@ import ops
 
 import membership as core
 from etcd_config import EtcdOptions, InvalidConfig
-from reconciler import PEER_RELATION, Outcome, Reconciler, options_digest
+from reconciler import DIGEST_PREFIX, PEER_RELATION, Outcome, Reconciler, options_digest
+from recovery import RebuildRefused
 from workload import Workload
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,47 @@ class EtcdK8sCharm(ops.CharmBase):
             peer.relation_created,
             peer.relation_joined,
             peer.relation_changed,
-            peer.relation_departed,
         ):
             framework.observe(event, self._reconcile)
+        framework.observe(peer.relation_departed, self._on_peer_departed)
+        framework.observe(self.on.rebuild_cluster_action, self._on_rebuild_cluster)
+        framework.observe(self.on.data_storage_detaching, self._on_leaving)
+
+    def _on_rebuild_cluster(self, event: ops.ActionEvent) -> None:
+        force = event.params.get("force", False)
+        if not isinstance(force, bool):
+            event.fail(f"force must be true or false, not {force!r}")
+            return
+        if not self.workload.ready or self.model.get_relation(PEER_RELATION) is None:
+            event.fail("the etcd container or the peer relation is not ready on this unit")
+            return
+        try:
+            options = EtcdOptions.from_charm_config(dict(self.config))
+        except InvalidConfig as error:
+            event.fail(f"fix the config first: {error}")
+            return
+        try:
+            results = Reconciler(self, self.workload, options).rebuild(force)
+        except RebuildRefused as error:
+            event.fail(str(error))
+            return
+        event.set_results(results)
+        self._reconcile(event)
+
+    def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:
+        if event.departing_unit == self.unit:
+            self._on_leaving(event)
+        else:
+            self._reconcile(event)
+
+    def _on_leaving(self, _: ops.EventBase) -> None:
+        """This unit is being removed (scale down): its member leaves before its pod goes."""
+        if not self.workload.ready or self.model.get_relation(PEER_RELATION) is None:
+            return
+        self.unit.status = ops.MaintenanceStatus("leaving the etcd cluster")
+        options = EtcdOptions.model_construct()  # leaving starts nothing: options are not used
+        Reconciler(self, self.workload, options).leave()
+        self.unit.status = ops.MaintenanceStatus("left the etcd cluster; unit is being removed")
 
     def _reconcile(self, _: ops.EventBase) -> None:
         try:
@@ -63,7 +102,7 @@ class EtcdK8sCharm(ops.CharmBase):
         if not self.workload.is_running():
             return False
         text = self.workload.config_text() or ""
-        return f"# options-digest: {options_digest(options)}\n" not in text
+        return not text.startswith(f"{DIGEST_PREFIX}{options_digest(options)}\n")
 
 
 def unit_status(outcome: Outcome, config_pending: bool) -> ops.StatusBase:
@@ -86,11 +125,13 @@ def unit_status(outcome: Outcome, config_pending: bool) -> ops.StatusBase:
         role = "follower"
     message = f"{role}, member {member.id}"
     if config_pending:
-        message += "; config change applies at next restart"
+        message += "; config change waits for a rolling restart"
     return ops.ActiveStatus(message)
 
 
 def app_status(outcome: Outcome, units: int) -> ops.StatusBase:
+    if outcome.quorum_lost:
+        return ops.BlockedStatus(outcome.quorum_lost)
     step = outcome.cluster
     if isinstance(step, core.Blocked):
         return ops.BlockedStatus(step.reason)
@@ -106,6 +147,10 @@ def app_status(outcome: Outcome, units: int) -> ops.StatusBase:
     if isinstance(step, core.Wait):
         message += f"; {step.reason}"
     if healthy == units and not view.learners:
+        if units == 2:
+            message += "; 2 members tolerate no failure: add a unit"
+        elif units == 1:
+            message += "; a single member tolerates no failure"
         return ops.ActiveStatus(message)
     return ops.WaitingStatus(message)
 

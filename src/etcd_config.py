@@ -112,6 +112,7 @@ class MemberConfig:
     initial_cluster_state: Literal["new", "existing"]
     initial_cluster_token: str
     etcd_version: tuple[int, int] = (3, 5)
+    force_new_cluster: bool = False
 
 
 def render_config(member: MemberConfig, options: EtcdOptions) -> str:

@@ -16,8 +16,8 @@ from membership import ClusterView, Member
 logger = logging.getLogger(__name__)
 
 ETCDCTL = "/usr/local/bin/etcdctl"
-STATUS_TIMEOUT = 2.0
-LIST_TIMEOUT = 3.0
+STATUS_TIMEOUT = 1.0  # per endpoint, asked one after another; a live member answers in ms
+LIST_TIMEOUT = 2.0
 
 Runner = Callable[[list[str], float], "tuple[int, str, str]"]
 
@@ -47,6 +47,10 @@ class EtcdctlError(Exception):
     def cluster_unhealthy(self) -> bool:
         """etcd's strict reconfig check: the leader must have seen every voter for 5 s."""
         return "unhealthy cluster" in self.stderr
+
+    @property
+    def member_not_found(self) -> bool:
+        return "member not found" in self.stderr
 
     @property
     def not_a_learner(self) -> bool:
@@ -124,6 +128,14 @@ class Etcdctl:
     def member_promote(self, member_id: str) -> None:
         # Plain output: etcdctl 3.5.1's JSON printer panics after a successful promote.
         self._call("member", "promote", member_id, json_output=False)
+
+    def member_remove(self, member_id: str) -> None:
+        self._call("member", "remove", member_id)
+
+    def move_leader(self, member_id: str) -> None:
+        """Must reach the current leader: give it every voter's endpoint. Plain output: the
+        JSON printer misbehaves for move-leader on 3.5.1."""
+        self._call("move-leader", member_id, json_output=False)
 
     def endpoint_status(self, endpoints: Sequence[str]) -> list[EndpointStatus]:
         """Status of each endpoint that answers; the ones that do not are left out."""

@@ -72,6 +72,7 @@ class UnitInfo:
     peer_url: str
     client_url: str
     member_id: str | None = None  # set once the unit has run its member
+    config_digest: str | None = None  # options digest of the config its member runs
 
     @property
     def number(self) -> int:
@@ -96,6 +97,15 @@ class AppState:
     bootstrap_member: str | None = None
     cluster_id: str | None = None
     join: JoinTicket | None = None
+    restart_turn: str | None = None  # the one unit allowed to restart now
+
+
+@dataclass(frozen=True)
+class Marker:
+    """What the charm wrote beside the data once its member ran: which member, which cluster."""
+
+    member_id: str
+    cluster_id: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,15 @@ class Disk:
     """What the unit's data volume holds."""
 
     has_member_data: bool = False  # <data-dir>/member exists
+    marker: Marker | None = None
+
+
+@dataclass(frozen=True)
+class ConfigState:
+    """The options digest of the running member's config file, and of the options wanted now."""
+
+    running_digest: str | None = None
+    wanted_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,10 +133,21 @@ class Observation:
     disk: Disk
     running: bool  # the etcd service is active in this unit's Pebble
     cluster: ClusterView | None  # None: no member could be reached
+    # Member names of every unit Juju has on the peer relation (this one included), whether or
+    # not it has written its databag yet: the truth about which units exist.
+    present: frozenset[str] = frozenset()
+    config: ConfigState = ConfigState()
 
     @property
     def units(self) -> tuple[UnitInfo, ...]:
         return (self.me, *self.peers)
+
+    def has_unit(self, member: Member) -> bool:
+        if member.name:
+            return member.name in self.present
+        return any(
+            u.peer_url in member.peer_urls for u in self.units if u.member_name in self.present
+        )
 
 
 # ---- steps -------------------------------------------------------------------------------------
@@ -195,16 +225,63 @@ class ClearTicket:
 
 
 @dataclass(frozen=True)
+class WipeStaleData:
+    """The data on disk belongs to a member the cluster no longer has: wipe it, then join anew."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemoveMember:
+    """`member remove`: a member whose data is gone, or whose unit is gone."""
+
+    member: Member
+    reason: str
+
+
+@dataclass(frozen=True)
+class MoveLeader:
+    """`move-leader` to a healthy voter before this member leaves."""
+
+    to: Member
+
+
+@dataclass(frozen=True)
+class Left:
+    """This unit's member is no longer in the cluster: stop etcd."""
+
+
+@dataclass(frozen=True)
 class Blocked:
     """Something only an operator can settle."""
 
     reason: str
 
 
-LocalStep = Wait | Idle | PlanBootstrap | Bootstrap | StartMember | Join | Promote | Blocked
-ClusterStep = (
-    Wait | Idle | RecordCluster | AddLearner | PublishTicket | ClearTicket | Promote | Blocked
+LocalStep = (
+    Wait
+    | Idle
+    | PlanBootstrap
+    | Bootstrap
+    | StartMember
+    | Join
+    | Promote
+    | WipeStaleData
+    | RemoveMember
+    | Blocked
 )
+ClusterStep = (
+    Wait
+    | Idle
+    | RecordCluster
+    | AddLearner
+    | PublishTicket
+    | ClearTicket
+    | Promote
+    | RemoveMember
+    | Blocked
+)
+DepartureStep = Wait | MoveLeader | RemoveMember | Left | Blocked
 
 
 # ---- the local decision ------------------------------------------------------------------------
@@ -215,7 +292,8 @@ def next_local_step(obs: Observation, new_token: str) -> LocalStep:
     if obs.running:
         return _running_step(obs)
     if obs.disk.has_member_data:
-        return StartMember()
+        stale = _stale_data(obs)
+        return WipeStaleData(reason=stale) if stale else StartMember()
     app = obs.app
     if app.cluster_token is None:
         return _before_bootstrap(obs, new_token)
@@ -234,19 +312,40 @@ def next_local_step(obs: Observation, new_token: str) -> LocalStep:
             if listed is None or listed.id != ticket.member_id:
                 return Wait("join ticket is stale; waiting for the leader to add this unit again")
             if listed.started:
-                return Blocked(
-                    f"member {listed.id} started before but its data is gone; "
-                    "it must be removed and re-added"
-                )
+                return _remove_lost_self(obs.cluster, listed)
         return Join(ticket=ticket, token=app.cluster_token)
     if obs.cluster is not None:
         listed = obs.cluster.find(obs.me.member_name, obs.me.peer_url)
         if listed is not None and listed.started:
-            return Blocked(
-                f"member {listed.id} is in the cluster but this unit has no data; "
-                "it must be removed and re-added"
-            )
+            return _remove_lost_self(obs.cluster, listed)
     return Wait("waiting for the leader to add this unit as a learner")
+
+
+def _remove_lost_self(view: ClusterView, listed: Member) -> LocalStep:
+    """Seed 000's "member exists, data lost": remove it so that it can join again as a learner."""
+    reason = f"member {listed.id} is listed but this unit's data is gone"
+    if not removal_keeps_quorum(view, listed):
+        return Blocked(f"{reason}; removing it now would lose quorum")
+    return RemoveMember(member=listed, reason=reason)
+
+
+def _stale_data(obs: Observation) -> str | None:
+    """Why the data on disk must not be started, or None. Decided only against a live cluster:
+    with no member answering, starting what is on disk is how quorum comes back."""
+    view = obs.cluster
+    if view is None:
+        return None
+    if obs.app.cluster_id is not None and view.cluster_id != obs.app.cluster_id:
+        return None  # the leader blocks on this mismatch; never wipe while it stands
+    listed = view.find(obs.me.member_name, obs.me.peer_url)
+    marker = obs.disk.marker
+    if marker is not None and marker.cluster_id != view.cluster_id:
+        return f"data of cluster {marker.cluster_id}, but the live cluster is {view.cluster_id}"
+    if marker is not None and not any(m.id == marker.member_id for m in view.members):
+        return f"data of member {marker.member_id}, which the cluster no longer lists"
+    if listed is None:
+        return "data of a member the cluster does not list"
+    return None
 
 
 def _running_step(obs: Observation) -> LocalStep:
@@ -284,6 +383,21 @@ def _present(obs: Observation, member_name: str) -> bool:
     return any(u.member_name == member_name for u in obs.units)
 
 
+def removal_keeps_quorum(view: ClusterView, member: Member) -> bool:
+    """Can `member` be removed without losing quorum? The change itself needs a quorum now,
+    and the healthy voters left must be a majority of the voters left. Learners never count."""
+    if member.is_learner:
+        return True
+    voters_after = [m for m in view.voters if m.id != member.id]
+    if not voters_after:
+        return False
+    healthy_now = [m for m in view.voters if m.id in view.healthy_ids]
+    if len(healthy_now) < len(view.voters) // 2 + 1:
+        return False
+    healthy_after = [m for m in voters_after if m.id in view.healthy_ids]
+    return len(healthy_after) >= len(voters_after) // 2 + 1
+
+
 # ---- the leader's decision ---------------------------------------------------------------------
 
 
@@ -302,6 +416,9 @@ def next_cluster_step(obs: Observation) -> ClusterStep:
         return Blocked(
             f"cluster id {view.cluster_id} differs from the recorded {obs.app.cluster_id}"
         )
+    orphan = _orphan_step(obs, view)
+    if orphan is not None:
+        return orphan
     if view.learners:
         return _learner_step(obs, view, view.learners[0])
     if obs.app.join is not None:
@@ -313,6 +430,23 @@ def next_cluster_step(obs: Observation) -> ClusterStep:
     if unhealthy:
         return Wait(f"not adding {joiner.unit}: voters not healthy: {', '.join(sorted(unhealthy))}")
     return AddLearner(unit=joiner)
+
+
+def _orphan_step(obs: Observation, view: ClusterView) -> ClusterStep | None:
+    """Seed 000's "member is dead but in cluster": a member with no Juju unit behind it. Juju is
+    the truth about which units exist; reachability alone never condemns a member."""
+    if not obs.present:
+        return None  # nothing known about units: never guess
+    for member in view.members:
+        if obs.has_unit(member):
+            continue
+        label = member.name or member.id
+        if member.id in view.healthy_ids and not member.is_learner:
+            return Wait(f"member {label} has no unit; waiting for it to leave the cluster")
+        if not removal_keeps_quorum(view, member):
+            return Blocked(f"member {label} has no unit and is down; removing it would lose quorum")
+        return RemoveMember(member=member, reason=f"member {label} has no unit behind it")
+    return None
 
 
 def _learner_step(obs: Observation, view: ClusterView, learner: Member) -> ClusterStep:
@@ -351,3 +485,26 @@ def ticket_for(unit: UnitInfo, member_id: str, view: ClusterView) -> JoinTicket:
 def with_member_added(view: ClusterView, member: Member) -> ClusterView:
     """The view after `member add` returned `member` (saves an etcdctl round trip)."""
     return dataclasses.replace(view, members=(*view.members, member))
+
+
+# ---- leaving ------------------------------------------------------------------------------------
+
+
+def next_departure_step(obs: Observation) -> DepartureStep:
+    """This unit is being removed: hand leadership over, then remove its own member."""
+    view = obs.cluster
+    if view is None:
+        return Wait("no member answers; cannot leave the cluster safely")
+    member = view.find(obs.me.member_name, obs.me.peer_url)
+    if member is None:
+        return Left()
+    others = [m for m in view.healthy_voters if m.id != member.id]
+    if member.id == view.leader_id and others:
+        # Prefer a voter whose unit stays: others may be leaving too.
+        staying = [m for m in others if m.name in obs.present and m.name != obs.me.member_name]
+        return MoveLeader(to=min(staying or others, key=lambda m: m.name))
+    if not member.is_learner and not [m for m in view.voters if m.id != member.id]:
+        return Blocked("this is the last voter: removing it would destroy the cluster")
+    if not removal_keeps_quorum(view, member):
+        return Blocked("removing this member now would lose quorum: the other voters are down")
+    return RemoveMember(member=member, reason="this unit is being removed")

@@ -30,6 +30,7 @@ class UnitData(BaseModel):
     peer_url: str = Field(alias="peer-url")
     client_url: str = Field(alias="client-url")
     member_id: str | None = Field(None, alias="member-id", pattern=_HEX_ID)
+    config_digest: str | None = Field(None, alias="config-digest", pattern=r"^[0-9a-f]{16}$")
 
     _check_urls = field_validator("peer_url", "client_url")(_url)
 
@@ -59,6 +60,7 @@ def read_unit(unit: str, databag: MutableMapping[str, str]) -> UnitInfo | None:
         peer_url=data.peer_url,
         client_url=data.client_url,
         member_id=data.member_id,
+        config_digest=data.config_digest,
     )
 
 
@@ -68,6 +70,7 @@ def write_unit(databag: MutableMapping[str, str], info: UnitInfo) -> None:
         "peer-url": info.peer_url,
         "client-url": info.client_url,
         "member-id": info.member_id or "",
+        "config-digest": info.config_digest or "",
     }
     for key, value in wanted.items():
         if databag.get(key, "") != value:
@@ -80,6 +83,7 @@ def read_app(databag: MutableMapping[str, str]) -> AppState:
         bootstrap_member=databag.get("bootstrap-member") or None,
         cluster_id=databag.get("cluster-id") or None,
         join=_read_ticket(databag.get("join", "")),
+        restart_turn=databag.get("restart-turn") or None,
     )
 
 

@@ -6,10 +6,13 @@ starts with `decision:` so an operator can grep for it.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ops
@@ -24,6 +27,8 @@ from tenacity import (
 
 import membership as core
 import peers
+import recovery
+import rolling
 from etcd_config import EtcdOptions, MemberConfig, render_config
 from etcdctl import Etcdctl, EtcdctlError
 from workload import CLIENT_PORT, DATA_DIR, PEER_PORT, Workload
@@ -45,6 +50,7 @@ class Outcome:
     cluster: core.ClusterStep
     view: core.ClusterView | None
     me: core.UnitInfo
+    quorum_lost: str | None = None  # what the operator should do, when the majority is gone
 
 
 def identity(app: str, unit: str, model: str, member_id: str | None = None) -> core.UnitInfo:
@@ -58,6 +64,9 @@ def identity(app: str, unit: str, model: str, member_id: str | None = None) -> c
         client_url=f"http://{host}:{CLIENT_PORT}",
         member_id=member_id,
     )
+
+
+DIGEST_PREFIX = "# options-digest: "
 
 
 def options_digest(options: EtcdOptions) -> str:
@@ -79,6 +88,8 @@ class Reconciler:
             charm.model.name,
             published.member_id if published else None,
         )
+        if published is not None:
+            self.me = dataclasses.replace(self.me, config_digest=published.config_digest)
         self._version: tuple[int, int] | None = None
 
     # ---- observing ------------------------------------------------------------------------------
@@ -108,16 +119,40 @@ class Reconciler:
                 view = client.view()
             except EtcdctlError as error:
                 logger.info("no member answered a member list: %s", error.reason)
+        assert self.relation is not None
+        present = {u.name.replace("/", "-") for u in self.relation.units} | {self.me.member_name}
+        running_digest = self._running_digest() if running else None
+        if running_digest != self.me.config_digest:  # what this unit runs now, published at the end
+            self.me = dataclasses.replace(self.me, config_digest=running_digest)
         obs = core.Observation(
             me=self.me,
             is_leader=self.charm.unit.is_leader(),
             app=peers.read_app(self.app_bag),
             peers=others,
-            disk=core.Disk(has_member_data=self.workload.has_member_data()),
+            disk=self.disk(),
             running=running,
             cluster=view,
+            present=frozenset(present),
+            config=core.ConfigState(
+                running_digest=running_digest,
+                wanted_digest=options_digest(self.options),
+            ),
         )
         return obs, client
+
+    def _running_digest(self) -> str | None:
+        text = self.workload.config_text() or ""
+        first = text.split("\n", 1)[0]
+        return first.removeprefix(DIGEST_PREFIX) if first.startswith(DIGEST_PREFIX) else None
+
+    def disk(self) -> core.Disk:
+        if not self.workload.has_member_data():
+            return core.Disk()
+        raw = self.workload.read_marker() or {}
+        marker = None
+        if raw.get("member-id") and raw.get("cluster-id"):
+            marker = core.Marker(member_id=raw["member-id"], cluster_id=raw["cluster-id"])
+        return core.Disk(has_member_data=True, marker=marker)
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -129,21 +164,92 @@ class Reconciler:
         cluster: core.ClusterStep = core.Idle()
         for _ in range(MAX_STEPS):
             local = core.next_local_step(obs, new_token=self._new_token())
-            if not self._act_local(local, obs, client):
+            acted = self._act_local(local, obs, client)
+            if not acted and isinstance(local, core.Idle):
+                acted = self._act_restart(rolling.next_restart_step(obs), obs)
+            if not acted:
                 cluster = core.next_cluster_step(obs)
-                if not self._act_cluster(cluster, obs, client):
-                    break
+                acted = self._act_cluster(cluster, obs, client)
+                if not acted and isinstance(cluster, core.Idle):
+                    acted = self._act_turn(rolling.next_turn_step(obs))
+            if not acted:
+                break
             obs, client = self.observe()
-        self.publish_me(obs.cluster)
-        return Outcome(local=local, cluster=cluster, view=obs.cluster, me=self.me)
+        self.publish_me(obs)
+        lost = None
+        if obs.app.cluster_id is not None and not _has_quorum(obs.cluster):
+            survivors = self.survivors()
+            if not survivors or recovery.quorum_lost(survivors):
+                members = sum(1 for u in obs.units if u.member_id)
+                lost = recovery.quorum_lost_message(survivors, members)
+        return Outcome(local=local, cluster=cluster, view=obs.cluster, me=self.me, quorum_lost=lost)
 
-    def publish_me(self, view: core.ClusterView | None = None) -> None:
-        if view is not None:
+    def survivors(self) -> list[recovery.Survivor]:
+        """Members answering `endpoint status`, which needs no quorum."""
+        units = {u.client_url: u.unit for u in (self.me, *self.peer_units())}
+        statuses = Etcdctl(self.workload.run, list(units)).endpoint_status(list(units))
+        return [
+            recovery.Survivor(
+                unit=units.get(s.endpoint, s.endpoint),
+                member_id=s.member_id,
+                raft_index=s.raft_index,
+                has_leader=s.leader_id != "0",
+            )
+            for s in statuses
+        ]
+
+    def rebuild(self, force: bool) -> dict[str, str]:
+        """The rebuild-cluster action: a one-member cluster from this unit's member
+        (--force-new-cluster keeps the data and the cluster id), then back to a normal start.
+        The other units rejoin as learners through the usual path."""
+        if not self.workload.has_member_data():
+            raise recovery.RebuildRefused("this unit holds no etcd data to rebuild from")
+        mine = recovery.check_rebuild(self.me.unit, self.survivors(), force)
+        logger.warning(
+            "decision: rebuild-cluster from member=%s id=%s raft-index=%s force=%s",
+            self.me.member_name,
+            mine.member_id,
+            mine.raft_index,
+            force,
+        )
+        own = f"{self.me.member_name}={self.me.peer_url}"
+        self.workload.stop()
+        self._write_config("existing", own, "existing", force_new_cluster=True)
+        self.workload.start()
+        self._await_started()
+        self._write_config("existing", own, "existing")  # never keep force-new-cluster
+        self.workload.restart()
+        self._await_healthy_voter()
+        view = Etcdctl(self.workload.run, [self.me.client_url]).view()
+        assert self.relation is not None
+        # A change in this databag wakes every peer: they find themselves gone and rejoin.
+        self.relation.data[self.charm.unit]["rebuilt-at"] = f"{time.time():.0f}"
+        self.reconcile()
+        return {
+            "member": self.me.member_name,
+            "member-id": mine.member_id,
+            "raft-index": str(mine.raft_index),
+            "cluster-id": view.cluster_id,
+            "members-now": str(len(view.members)),
+            "next": "the other units rejoin as learners, one at a time; watch juju status",
+        }
+
+    def publish_me(self, obs: core.Observation | None = None) -> None:
+        view = obs.cluster if obs else None
+        if view is not None and self.workload.is_running():
             member = view.find(self.me.member_name, self.me.peer_url)
-            if member is not None and member.started and member.id != self.me.member_id:
-                self.me = core.UnitInfo(**{**self.me.__dict__, "member_id": member.id})
+            if member is not None and member.started:
+                self._mark(member.id, view.cluster_id)
+                if member.id != self.me.member_id:
+                    self.me = dataclasses.replace(self.me, member_id=member.id)
         assert self.relation is not None
         peers.write_unit(self.relation.data[self.charm.unit], self.me)
+
+    def _mark(self, member_id: str, cluster_id: str) -> None:
+        """Record beside the data whose member it is, to tell stale data apart on return."""
+        wanted = {"member-id": member_id, "cluster-id": cluster_id}
+        if self.workload.read_marker() != wanted:
+            self.workload.write_marker(member_id, cluster_id)
 
     def _new_token(self) -> str:
         return f"{self.charm.app.name}-{uuid.uuid4().hex[:16]}"
@@ -179,6 +285,15 @@ class Reconciler:
         if isinstance(step, core.Promote):
             assert obs.cluster is not None
             return self._promote(self.voters_client(obs.cluster), step.member)
+        if isinstance(step, core.WipeStaleData):
+            logger.warning(
+                "decision: wipe-stale-data member=%s (%s)", self.me.member_name, step.reason
+            )
+            self.workload.wipe_data()
+            return True
+        if isinstance(step, core.RemoveMember):
+            assert obs.cluster is not None
+            return self._remove(self.voters_client(obs.cluster), step)
         return False
 
     def _act_cluster(
@@ -214,7 +329,54 @@ class Reconciler:
         if isinstance(step, core.Promote):
             assert obs.cluster is not None
             return self._promote(self.voters_client(obs.cluster), step.member)
+        if isinstance(step, core.RemoveMember):
+            assert obs.cluster is not None
+            return self._remove(self.voters_client(obs.cluster), step)
         return False
+
+    def _act_restart(self, step: rolling.RestartStep, obs: core.Observation) -> bool:
+        if isinstance(step, core.MoveLeader):
+            assert obs.cluster is not None
+            self._move_leader(obs.cluster, step.to, "restart")
+            return True
+        if isinstance(step, rolling.Restart):
+            logger.info("decision: restart member=%s config=%s", self.me.member_name, step.digest)
+            self._write_config("existing", f"{self.me.member_name}={self.me.peer_url}", "existing")
+            self.workload.restart()
+            self._await_healthy_voter()
+            return True
+        return False
+
+    def _act_turn(self, step: rolling.TurnStep) -> bool:
+        if isinstance(step, rolling.GrantTurn):
+            logger.info("decision: grant-restart-turn unit=%s", step.unit)
+            self.app_bag["restart-turn"] = step.unit
+            return True
+        if isinstance(step, rolling.ReleaseTurn):
+            logger.info("decision: release-restart-turn unit=%s", step.unit)
+            self.app_bag["restart-turn"] = ""
+            return True
+        return False
+
+    def _move_leader(self, view: core.ClusterView, to: core.Member, why: str) -> None:
+        logger.info("decision: move-leader to=%s id=%s (%s)", to.name, to.id, why)
+        urls = [m.client_urls[0] for m in view.voters if m.client_urls]
+        voters = Etcdctl(self.workload.run, urls)
+        _patiently(functools.partial(voters.move_leader, to.id))
+
+    def _await_healthy_voter(self) -> None:
+        """A restarted member counts again once it is a healthy voter with a leader in sight;
+        the next unit's turn waits for that."""
+        deadline = time.monotonic() + START_PATIENCE * 2
+        while time.monotonic() < deadline:
+            obs, _ = self.observe()
+            view = obs.cluster
+            member = view.find(self.me.member_name, self.me.peer_url) if view else None
+            healthy = view and member and not member.is_learner and member.id in view.healthy_ids
+            if healthy and view and view.leader_id:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.me.member_name} is not a healthy voter after its restart")
 
     def voters_client(self, view: core.ClusterView) -> Etcdctl:
         """Membership changes go to voters: a learner answers 'rpc not supported for learner'."""
@@ -224,6 +386,12 @@ class Reconciler:
         )
 
     def _start(self, state: str, initial_cluster: str, token: str) -> None:
+        self._write_config(state, initial_cluster, token)
+        self.workload.start()
+
+    def _write_config(
+        self, state: str, initial_cluster: str, token: str, force_new_cluster: bool = False
+    ) -> None:
         member = MemberConfig(
             name=self.me.member_name,
             data_dir=DATA_DIR,
@@ -233,10 +401,10 @@ class Reconciler:
             initial_cluster_state="new" if state == "new" else "existing",
             initial_cluster_token=token,
             etcd_version=self.etcd_version(),
+            force_new_cluster=force_new_cluster,
         )
-        text = f"# options-digest: {options_digest(self.options)}\n"
+        text = f"{DIGEST_PREFIX}{options_digest(self.options)}\n"
         self.workload.write_config(text + render_config(member, self.options))
-        self.workload.start()
 
     def etcd_version(self) -> tuple[int, int]:
         if self._version is None:
@@ -258,18 +426,56 @@ class Reconciler:
             "member %s has not published itself after %ss", self.me.member_name, START_PATIENCE
         )
 
+    def _remove(self, client: Etcdctl, step: core.RemoveMember) -> bool:
+        member = step.member
+        logger.info(
+            "decision: remove-member id=%s name=%s (%s)", member.id, member.name, step.reason
+        )
+        try:
+            _patiently(lambda: client.member_remove(member.id))
+        except EtcdctlError as error:
+            if not error.member_not_found:
+                raise
+        return True
+
+    def leave(self) -> None:
+        """This unit is being removed: hand leadership over, remove its member, stop etcd.
+        Fails the hook (Juju retries it) rather than leave the cluster in doubt."""
+        for _ in range(MAX_STEPS):
+            obs, _client = self.observe()
+            step = core.next_departure_step(obs)
+            if isinstance(step, core.MoveLeader):
+                assert obs.cluster is not None
+                self._move_leader(obs.cluster, step.to, "leaving")
+                continue
+            if isinstance(step, core.RemoveMember):
+                assert obs.cluster is not None
+                others = dataclasses.replace(
+                    obs.cluster,
+                    members=tuple(m for m in obs.cluster.members if m.id != step.member.id),
+                )
+                self._remove(self.voters_client(others), step)
+                continue
+            if isinstance(step, core.Left):
+                logger.info("decision: stop member=%s (not in the cluster)", self.me.member_name)
+                self.workload.stop()
+                return
+            if isinstance(step, core.Blocked) and "last voter" in step.reason:
+                logger.warning(
+                    "decision: stop member=%s (last voter; the application goes)",
+                    self.me.member_name,
+                )
+                self.workload.stop()
+                return
+            raise RuntimeError(f"cannot leave the cluster yet: {step.reason}")  # type: ignore[union-attr]
+        raise RuntimeError("still a member after leaving steps; Juju will retry this hook")
+
     def _add_learner(self, client: Etcdctl, unit: core.UnitInfo) -> core.Member:
         """etcd refuses a member add until its leader has seen every voter for 5 s (right
         after a promotion, say): that is worth waiting for here, not at the next hook."""
-        for attempt in Retrying(
-            retry=retry_if_exception(_cluster_unhealthy),
-            wait=wait_fixed(0.5),
-            stop=stop_after_delay(ADD_PATIENCE),
-            reraise=True,
-        ):
-            with attempt:
-                return client.member_add_learner(unit.member_name, unit.peer_url)
-        raise AssertionError("unreachable")
+        added: list[core.Member] = []
+        _patiently(lambda: added.append(client.member_add_learner(unit.member_name, unit.peer_url)))
+        return added[-1]
 
     def _promote(self, client: Etcdctl, member: core.Member) -> bool:
         """Promote as soon as etcd accepts it: 'not in sync' means retry now, not next hook."""
@@ -291,6 +497,27 @@ class Reconciler:
             raise
         logger.info("promoted member=%s id=%s", member.name, member.id)
         return True
+
+
+def _has_quorum(view: core.ClusterView | None) -> bool:
+    """3.5 refuses `member list` without quorum; 3.4 answers it from local state, so judge by
+    health and leadership, not by the list answering."""
+    if view is None:
+        return False
+    return bool(view.leader_id) and len(view.healthy_voters) >= len(view.voters) // 2 + 1
+
+
+def _patiently(call: Callable[[], object]) -> None:
+    """A membership change right after another meets etcd's 5 s connectivity rule
+    ("unhealthy cluster"): wait it out within the hook."""
+    for attempt in Retrying(
+        retry=retry_if_exception(_cluster_unhealthy),
+        wait=wait_fixed(0.5),
+        stop=stop_after_delay(ADD_PATIENCE),
+        reraise=True,
+    ):
+        with attempt:
+            call()
 
 
 def _cluster_unhealthy(error: BaseException) -> bool:

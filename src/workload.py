@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -13,9 +14,19 @@ SERVICE = "etcd"
 ETCD = "/usr/local/bin/etcd"
 STORAGE_ROOT = "/var/lib/etcd"  # the `data` storage mount
 DATA_DIR = f"{STORAGE_ROOT}/data"
+MARKER_PATH = f"{STORAGE_ROOT}/etcd-k8s-member.json"  # which member and cluster the data is of
 CONFIG_PATH = "/etc/etcd/etcd.conf.yml"
 CLIENT_PORT = 2379
 PEER_PORT = 2380
+
+READY_CHECK = "etcd-healthy-voter"
+READY_COMMAND = [
+    "/usr/local/bin/etcdctl",
+    f"--endpoints=http://localhost:{CLIENT_PORT}",
+    "--command-timeout=3s",
+    "endpoint",
+    "health",
+]
 
 # etcd, asked to stop while leader, first tries to hand leadership over and can hang with no
 # peer reachable: Pebble sends SIGKILL after this long. Below Kubernetes' 30 s grace period.
@@ -53,6 +64,34 @@ class Workload:
     def has_member_data(self) -> bool:
         return self.container.exists(f"{DATA_DIR}/member")
 
+    def read_marker(self) -> dict[str, str] | None:
+        if not self.container.exists(MARKER_PATH):
+            return None
+        try:
+            data = json.loads(self.container.pull(MARKER_PATH).read())
+        except ValueError:
+            logger.warning("ignoring unreadable %s", MARKER_PATH)
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_marker(self, member_id: str, cluster_id: str) -> None:
+        text = json.dumps({"member-id": member_id, "cluster-id": cluster_id}, sort_keys=True)
+        self.container.push(MARKER_PATH, text, make_dirs=True)
+
+    def wipe_data(self) -> None:
+        """Remove the member's data and its marker. Only for data the cluster no longer has."""
+        if self.container.exists(DATA_DIR):
+            self.container.remove_path(DATA_DIR, recursive=True)
+        if self.container.exists(MARKER_PATH):
+            self.container.remove_path(MARKER_PATH)
+
+    def restart(self) -> None:
+        self.container.restart(SERVICE)
+
+    def stop(self) -> None:
+        if self.is_running():
+            self.container.stop(SERVICE)
+
     def is_running(self) -> bool:
         services = self.container.get_services(SERVICE)
         return SERVICE in services and services[SERVICE].is_running()
@@ -82,6 +121,19 @@ class Workload:
                     "command": f"{ETCD} --config-file {CONFIG_PATH}",
                     "startup": "enabled",
                     "kill-delay": KILL_DELAY,
+                }
+            },
+            # Juju wires the pod's readiness to `ready` checks: a member is ready when it serves
+            # a quorum read, which a learner or a member cut off from the leader does not. So a
+            # rolling image update (`juju refresh`) moves on only after each pod is a healthy voter.
+            "checks": {
+                READY_CHECK: {
+                    "override": "replace",
+                    "level": "ready",
+                    "period": "10s",
+                    "timeout": "5s",
+                    "threshold": 3,
+                    "exec": {"command": " ".join(READY_COMMAND)},
                 }
             },
         }

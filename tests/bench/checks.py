@@ -111,3 +111,66 @@ def within(seconds: float, check: Callable[[], None]) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def endpoint_statuses(j: Juju) -> list[dict]:
+    out = subprocess.run(
+        [etcdctl(j.version), f"--endpoints={','.join(j.client_endpoints())}", "--dial-timeout=2s"]
+        + ["--command-timeout=3s", "-w", "json", "endpoint", "status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return json.loads(out.stdout or "[]")
+
+
+def raft_term(j: Juju) -> int:
+    return max(s["Status"]["raftTerm"] for s in endpoint_statuses(j))
+
+
+def etcd_leader(j: Juju) -> str:
+    """The unit whose member is the raft leader."""
+    statuses = endpoint_statuses(j)
+    leader = statuses[0]["Status"]["leader"]
+    for name in j.units:
+        for status in statuses:
+            if status["Status"]["header"]["member_id"] == leader and status["Endpoint"].startswith(
+                f"http://{j.address(name)}:"
+            ):
+                return name
+    raise AssertionError(f"no unit holds the raft leader {leader:x}")
+
+
+def make_etcd_leader(j: Juju, unit: str) -> None:
+    """Hand raft leadership to `unit`'s member, as an operator would with move-leader."""
+    target = next(
+        s["Status"]["header"]["member_id"]
+        for s in endpoint_statuses(j)
+        if s["Endpoint"].startswith(f"http://{j.address(unit)}:")
+    )
+    subprocess.run(
+        [etcdctl(j.version), f"--endpoints={','.join(j.client_endpoints())}"]
+        + ["move-leader", f"{target:x}"],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def wait_healthy(j: Juju, seconds: float = 30.0) -> None:
+    """Until every member answers `endpoint health` (a linearizable read through it)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        out = subprocess.run(
+            [etcdctl(j.version), f"--endpoints={','.join(j.client_endpoints())}"]
+            + ["--dial-timeout=2s", "--command-timeout=3s", "-w", "json", "endpoint", "health"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        health = json.loads(out.stdout or "[]")
+        if len(health) == len(j.units) and all(h.get("health") for h in health):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not every member is healthy: {health} {out.stderr[-300:]}")
+        time.sleep(0.5)

@@ -54,6 +54,12 @@ def _load(name: str) -> dict[str, Any]:
     return yaml.safe_load((REPO / name).read_text()) or {}
 
 
+@dataclass(frozen=True)
+class ActionResult:
+    results: dict[str, Any]
+    failure: str | None
+
+
 @dataclass
 class Unit:
     number: int
@@ -65,6 +71,7 @@ class Unit:
     stored_states: frozenset[Any] = frozenset()
     layers: dict[str, Any] = field(default_factory=dict)
     status: Any = None
+    leaving: bool = False
     runs: int = 0
     run_starts: list[float] = field(default_factory=list)  # wall clock, for benchmarks
     failures: int = 0
@@ -95,9 +102,9 @@ class Juju:
     app_status: Any = None
     scheduler: str = "ordered"  # ordered | reverse | random | leader-last
     rng: random.Random = field(default_factory=lambda: random.Random(0))
-    next_number: int = 0
     log: list[str] = field(default_factory=list)
     keep: bool = False
+    removed: list[Unit] = field(default_factory=list)
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -154,7 +161,7 @@ class Juju:
         """Juju leadership moves (the old leader's lease lapsed)."""
         self._elect(self.units[to])
 
-    def churn(self, names: Iterable[str]) -> None:
+    def churn(self, names: Iterable[str], lose_storage: bool = False) -> None:
         """Pods deleted and recreated by Kubernetes: same unit and PVC, new IP, empty container,
         StoredState and Pebble plan gone.
         Hooks: upgrade-charm, config-changed, start, pebble-ready."""
@@ -167,6 +174,8 @@ class Juju:
             thread.join()
         for unit in chosen:
             self.network.remove_pod(unit.pod_name)
+            if lose_storage:
+                unit.pod.lose_storage()
         for unit in chosen:
             unit.pod.boot(self.network.add_pod(unit.pod_name, self._hostnames(unit)))
             unit.stored_states = frozenset()
@@ -176,6 +185,52 @@ class Juju:
             unit.queue.extend(
                 [("upgrade-charm",), ("config-changed",), ("start",), ("pebble-ready",)]
             )
+
+    def remove_unit(self, count: int = 1) -> list[str]:
+        """`juju scale-application` down: the highest ordinals go. Their hooks run in their
+        still-running pods: storage-detaching, relation-departed (for each peer, departing unit
+        itself), stop, remove; then the pod is deleted. The others get relation-departed."""
+        leaving = sorted(self.units.values(), key=lambda u: u.number)[-count:]
+        for unit in leaving:
+            unit.leaving = True
+            unit.queue.append(("storage-detaching",))
+            for other in sorted(unit.sees):
+                unit.queue.append(("relation-departed", other, unit.name))
+            unit.queue.extend([("stop",), ("remove",)])
+        for unit in leaving:
+            for other in self.units.values():
+                if other.leaving or unit.name not in other.sees:
+                    continue
+                other.sees.discard(unit.name)
+                other.queue.append(("relation-departed", unit.name, unit.name))
+        return [u.name for u in leaving]
+
+    def lose_storage(self, name: str) -> None:
+        """The unit's PVC is lost: its pod comes back (churn) with an empty volume."""
+        self.churn([name], lose_storage=True)
+
+    def kill9(self, name: str) -> None:
+        """etcd crashes; Pebble restarts it (with its backoff). No hook runs."""
+        self.units[name].pod.kill9("etcd")
+
+    def run_action(self, name: str, action: str, **params: Any) -> ActionResult:
+        """`juju run <unit> <action> key=value ...`: runs now, between hooks, as Juju does.
+        A failed action still keeps what it wrote to databags (it is not a hook error)."""
+        unit = self.units[name]
+        state = self._state_for(unit)
+        unit.ctx.bench_pod = unit.pod  # type: ignore[attr-defined]
+        started = time.monotonic()
+        try:
+            out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
+            result = ActionResult(dict(unit.ctx.action_results or {}), None)
+        except testing.ActionFailed as failed:
+            out = failed.state
+            result = ActionResult({}, failed.message)
+        outcome = f"failed: {result.failure}" if result.failure else f"results {result.results}"
+        self._record(unit, ("action", action), f"{outcome} ({time.monotonic() - started:.2f}s)")
+        if out is not None:
+            self._commit(unit, out)
+        return result
 
     def set_config(self, **values: Any) -> None:
         self.config.update(values)
@@ -194,6 +249,8 @@ class Juju:
         while runs < max_runs:
             if until is not None and until():
                 return runs
+            for gone in [u for u in self.units.values() if u.leaving and not u.queue]:
+                self._finish_removal(gone)
             unit = self._pick()
             if unit is None:
                 if until is not None:
@@ -327,28 +384,46 @@ class Juju:
             "pebble-ready": lambda: on.pebble_ready(container),
             "storage-attached": lambda: on.storage_attached(next(iter(state.storages))),
             "relation-created": lambda: on.relation_created(relation),
+            "storage-detaching": lambda: on.storage_detaching(next(iter(state.storages))),
+            "stop": on.stop,
+            "remove": on.remove,
         }
         if kind in simple:
             return simple[kind]()
         # An app databag change comes from the leader.
         source = event[1] if len(event) > 1 and event[1] else self.leader
-        remote = self.units[source].number if source in self.units else None
+        remote = int(source.rsplit("/", 1)[1]) if source else None
         if kind == "relation-joined":
             return on.relation_joined(relation, remote_unit=remote)
         if kind == "relation-changed":
             return on.relation_changed(relation, remote_unit=remote)
         if kind == "relation-departed":
-            return on.relation_departed(relation, remote_unit=remote, departing_unit=remote)
+            departing = int(event[2].rsplit("/", 1)[1])
+            return on.relation_departed(relation, remote_unit=remote, departing_unit=departing)
         raise ValueError(f"unknown event {event}")
 
     # ---- internals ------------------------------------------------------------------------------
+
+    def _finish_removal(self, unit: Unit) -> None:
+        """The departed unit's pod is deleted; its PVC stays (Kubernetes keeps it)."""
+        unit.pod.delete(grace=True)
+        self.network.remove_pod(unit.pod_name)
+        del self.units[unit.name]
+        del self.databags[unit.name]
+        for other in self.units.values():
+            other.sees.discard(unit.name)
+        self.removed.append(unit)
+        if self.leader == unit.name:
+            self.leader = None
+            if self.units:
+                self._elect(min(self.units.values(), key=lambda u: u.number))
 
     def _hostnames(self, unit: Unit) -> tuple[str, ...]:
         return (f"{unit.pod_name}.{APP}-endpoints.{MODEL}.svc.cluster.local",)
 
     def _new_unit(self) -> Unit:
-        number = self.next_number
-        self.next_number += 1
+        used = {u.number for u in self.units.values()}
+        number = min(n for n in range(len(used) + 1) if n not in used)
         pod = Pod(
             name=f"{APP}-{number}",
             root=self.workdir / f"unit-{number}",

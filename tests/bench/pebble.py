@@ -133,7 +133,7 @@ def _get_services(self: Any, names: list[str] | None = None) -> list[pebble.Serv
         elif service.alive:
             current = pebble.ServiceStatus.ACTIVE
         else:
-            current = pebble.ServiceStatus.BACKOFF
+            current = pebble.ServiceStatus.ERROR  # Pebble waits out its backoff, then restarts
         real.append(pebble.ServiceInfo(info.name, startup=info.startup, current=current))
     return real
 

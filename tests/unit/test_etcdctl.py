@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from etcdctl import ETCDCTL, EndpointStatus, Etcdctl, EtcdctlError, member_id_hex
+from etcdctl import ETCDCTL, LIST_TIMEOUT, EndpointStatus, Etcdctl, EtcdctlError, member_id_hex
 from membership import ClusterView, Member
 
 CLUSTER_ID = "92fe430f6b9012f5"  # 10591977107130159861
@@ -79,7 +79,7 @@ class TestCall:
         i = argv.index("-w")
         assert argv[i + 1] == "json"
         assert argv[-2:] == ["member", "list"]
-        assert "--command-timeout=3s" in argv
+        assert f"--command-timeout={LIST_TIMEOUT:g}s" in argv
 
     def test_runner_timeout_exceeds_the_command_timeout(self):
         client, runner = etcdctl(member_list=(0, MEMBER_LIST, ""))

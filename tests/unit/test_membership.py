@@ -1,4 +1,4 @@
-"""The membership decision core: next_local_step, next_cluster_step and ticket_for."""
+"""The membership decision core: next_local_step, next_cluster_step, next_departure_step."""
 
 from __future__ import annotations
 
@@ -18,17 +18,24 @@ from membership import (
     Idle,
     Join,
     JoinTicket,
+    Left,
+    Marker,
     Member,
+    MoveLeader,
     Observation,
     PlanBootstrap,
     Promote,
     PublishTicket,
     RecordCluster,
+    RemoveMember,
     StartMember,
     UnitInfo,
     Wait,
+    WipeStaleData,
     next_cluster_step,
+    next_departure_step,
     next_local_step,
+    removal_keeps_quorum,
     ticket_for,
     with_member_added,
 )
@@ -86,17 +93,23 @@ def observe(
     leader: bool = False,
     app: AppState | None = None,
     data: bool = False,
+    marker: Marker | None = None,
     running: bool = False,
     cluster: ClusterView | None = None,
+    present: frozenset[str] | set[str] | None = None,
 ) -> Observation:
+    """By default every unit with a databag (this one and `peers`) is present on the relation."""
+    if present is None:
+        present = {u.member_name for u in (me, *peers)}
     return Observation(
         me=me,
         is_leader=leader,
         app=app if app is not None else AppState(),
         peers=peers,
-        disk=Disk(has_member_data=data),
+        disk=Disk(has_member_data=data, marker=marker),
         running=running,
         cluster=cluster,
+        present=frozenset(present),
     )
 
 
@@ -216,17 +229,128 @@ class TestBootstrap:
         (AppState(), None),
         (planned(f"{APP}-0"), None),
         (planned(f"{APP}-1"), None),
-        (formed(), view(member(unit(1), "a1"))),
+        (formed(), None),
+        (formed(), view(member(unit(1), "a1"), member(unit(0), "a0"), healthy={"a1"})),
         (
             formed(join=JoinTicket(f"{APP}-0", "a0", unit(0).peer_url, "x=y")),
             view(member(unit(1), "a1"), member(unit(0), "a0", started=False, learner=True)),
         ),
     ],
-    ids=["no-plan", "planned-for-me", "planned-for-other", "formed", "ticket-for-me"],
+    ids=[
+        "no-plan",
+        "planned-for-me",
+        "planned-for-other",
+        "formed-unreachable",
+        "formed",
+        "ticket-for-me",
+    ],
 )
-def test_data_on_disk_starts_the_member(is_leader, app, cluster):
-    obs = observe(unit(0), peers=(unit(1),), leader=is_leader, app=app, data=True, cluster=cluster)
+@pytest.mark.parametrize(
+    "marker", [None, Marker(member_id="a0", cluster_id=CLUSTER_ID)], ids=["no-marker", "marker"]
+)
+def test_data_on_disk_starts_the_member(is_leader, app, cluster, marker):
+    """Data of a member the live cluster lists (or no cluster answering at all): start it."""
+    obs = observe(
+        unit(0),
+        peers=(unit(1),),
+        leader=is_leader,
+        app=app,
+        data=True,
+        marker=marker,
+        cluster=cluster,
+    )
     assert local(obs) == StartMember()
+
+
+class TestStaleData:
+    """Data on disk, not running: start it only if it is the live cluster's member for this unit."""
+
+    def returning(self, marker: Marker | None, cluster: ClusterView | None, **kw) -> Observation:
+        """etcd-k8s/2 coming back with data on its volume; etcd-k8s/0 and /1 stayed."""
+        return observe(
+            unit(2),
+            peers=(unit(0, "a0"), unit(1, "a1")),
+            app=formed(**kw),
+            data=True,
+            marker=marker,
+            cluster=cluster,
+        )
+
+    @pytest.mark.parametrize(
+        "marker",
+        [None, Marker("a2", CLUSTER_ID), Marker("gone", CLUSTER_ID), Marker("a2", "beef")],
+        ids=["no-marker", "live-member", "unlisted-member", "other-cluster"],
+    )
+    def test_without_a_cluster_view_starts_whatever_is_there(self, marker):
+        # No member answers: starting what is on disk is how quorum comes back.
+        assert local(self.returning(marker, None)) == StartMember()
+
+    @pytest.mark.parametrize("readded", [False, True], ids=["not-readded", "readded-as-learner"])
+    def test_return_after_scale_down_wipes_the_removed_members_data(self, readded):
+        # 3 -> 2 removed member a2; on 2 -> 3 the volume of etcd-k8s-2 comes back with a2's data.
+        members = [member(unit(0), "a0"), member(unit(1), "a1")]
+        join = None
+        if readded:
+            members.append(member(unit(2), "b2", started=False, learner=True))
+            join = ticket(unit(2), "b2")
+        step = local(self.returning(Marker("a2", CLUSTER_ID), view(*members), join=join))
+        assert isinstance(step, WipeStaleData)
+        assert "a2" in step.reason
+
+    def test_data_of_another_cluster_is_wiped(self):
+        # Even though the live cluster lists a member by this unit's name.
+        cluster = view(
+            member(unit(0), "a0"),
+            member(unit(1), "a1"),
+            member(unit(2), "a2"),
+            healthy={"a0", "a1"},
+        )
+        step = local(self.returning(Marker("a2", "beef"), cluster))
+        assert isinstance(step, WipeStaleData)
+        assert "beef" in step.reason and CLUSTER_ID in step.reason
+
+    def test_the_cluster_check_comes_before_the_member_check(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"))
+        step = local(self.returning(Marker("zz", "beef"), cluster))
+        assert isinstance(step, WipeStaleData)
+        assert "beef" in step.reason
+
+    @pytest.mark.parametrize("started", [True, False])
+    def test_marker_of_the_live_member_starts_it(self, started):
+        # This unit is not running, so its own member does not answer.
+        cluster = view(
+            member(unit(0), "a0"),
+            member(unit(1), "a1"),
+            member(unit(2), "a2", started=started),
+            healthy={"a0", "a1"},
+        )
+        assert local(self.returning(Marker("a2", CLUSTER_ID), cluster)) == StartMember()
+
+    def test_data_without_marker_of_a_listed_member_starts_it(self):
+        # Data written before markers existed: listed by name is all there is to go by.
+        cluster = view(
+            member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "a2"), healthy={"a0"}
+        )
+        assert local(self.returning(None, cluster)) == StartMember()
+
+    def test_data_without_marker_of_an_unlisted_member_is_wiped(self):
+        step = local(self.returning(None, view(member(unit(0), "a0"), member(unit(1), "a1"))))
+        assert isinstance(step, WipeStaleData)
+        assert "does not list" in step.reason
+
+    def test_marker_matching_but_this_unit_not_listed_is_wiped(self):
+        # The marker's member is listed, but under another unit's name and peer URL.
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"))
+        step = local(self.returning(Marker("a1", CLUSTER_ID), cluster))
+        assert isinstance(step, WipeStaleData)
+
+    @pytest.mark.parametrize("is_leader", [True, False])
+    def test_running_member_is_never_wiped(self, is_leader):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"))
+        obs = dataclasses.replace(
+            self.returning(Marker("a2", "beef"), cluster), running=True, is_leader=is_leader
+        )
+        assert not isinstance(local(obs), WipeStaleData)
 
 
 # ---- running -----------------------------------------------------------------------------------
@@ -316,21 +440,48 @@ class TestJoin:
         assert isinstance(step, Wait)
         assert "stale" in step.reason
 
-    def test_ticket_for_started_member_without_data_blocks(self):
-        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", learner=True))
+    def test_ticket_for_started_member_without_data_removes_it(self):
+        # Never Join again as a member that already started: its data is gone, remove it first.
+        me = member(unit(1), "a1", learner=True)
+        cluster = view(member(unit(0), "a0"), me, healthy={"a0"})
         obs = observe(
             unit(1), peers=(unit(0),), app=formed(join=ticket(unit(1), "a1")), cluster=cluster
         )
         step = local(obs)
-        assert isinstance(step, Blocked)
+        assert isinstance(step, RemoveMember)
+        assert step.member == me
         assert "a1" in step.reason
 
-    def test_listed_and_started_member_without_data_blocks(self):
-        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"))
-        obs = observe(unit(1), peers=(unit(0),), app=formed(), cluster=cluster)
+    def test_ticket_for_started_voter_without_data_blocks_when_removal_loses_quorum(self):
+        me = member(unit(1), "a1")
+        cluster = view(member(unit(0), "a0"), me, member(unit(2), "a2"), healthy={"a0"})
+        obs = observe(
+            unit(1),
+            peers=(unit(0), unit(2)),
+            app=formed(join=ticket(unit(1), "a1")),
+            cluster=cluster,
+        )
         step = local(obs)
         assert isinstance(step, Blocked)
+        assert "a1" in step.reason and "quorum" in step.reason
+
+    def test_listed_and_started_member_without_data_removes_it(self):
+        me = member(unit(1), "a1")
+        cluster = view(member(unit(0), "a0"), me, member(unit(2), "a2"), healthy={"a0", "a2"})
+        obs = observe(unit(1), peers=(unit(0), unit(2)), app=formed(), cluster=cluster)
+        step = local(obs)
+        assert isinstance(step, RemoveMember)
+        assert step.member == me
         assert "a1" in step.reason
+
+    def test_listed_and_started_member_without_data_blocks_when_removal_loses_quorum(self):
+        cluster = view(
+            member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "a2"), healthy={"a0"}
+        )
+        obs = observe(unit(1), peers=(unit(0), unit(2)), app=formed(), cluster=cluster)
+        step = local(obs)
+        assert isinstance(step, Blocked)
+        assert "a1" in step.reason and "quorum" in step.reason
 
     def test_ticket_for_another_unit_waits_to_be_added(self):
         cluster = view(member(unit(0), "a0"), member(unit(2), "a2", started=False, learner=True))
@@ -346,6 +497,60 @@ class TestJoin:
 
     def test_without_ticket_waits_to_be_added(self):
         obs = observe(unit(1), peers=(unit(0),), app=formed(), cluster=view(member(unit(0), "a0")))
+        assert isinstance(local(obs), Wait)
+
+
+class TestLostData:
+    """Seed 000's "member exists, data lost" (a lost PVC): no data, but a started member listed."""
+
+    def lost(self, cluster: ClusterView, *, with_ticket: bool, me_id: str = "a2") -> Observation:
+        join = ticket(unit(2), me_id) if with_ticket else None
+        return observe(
+            unit(2, me_id),
+            peers=(unit(0, "a0"), unit(1, "a1")),
+            app=formed(join=join),
+            cluster=cluster,
+        )
+
+    @pytest.mark.parametrize("with_ticket", [False, True], ids=["no-ticket", "ticket"])
+    def test_removes_its_own_member_when_the_others_keep_quorum(self, with_ticket):
+        # Three voters; this unit is not running, so its own member is the unhealthy one.
+        me = member(unit(2), "a2")
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), me, healthy={"a0", "a1"})
+        step = local(self.lost(cluster, with_ticket=with_ticket))
+        assert isinstance(step, RemoveMember)
+        assert step.member == me
+        assert "a2" in step.reason
+
+    @pytest.mark.parametrize("with_ticket", [False, True], ids=["no-ticket", "ticket"])
+    def test_blocks_when_only_one_of_three_voters_is_healthy(self, with_ticket):
+        cluster = view(
+            member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "a2"), healthy={"a0"}
+        )
+        step = local(self.lost(cluster, with_ticket=with_ticket))
+        assert isinstance(step, Blocked)
+        assert "quorum" in step.reason and "a2" in step.reason
+
+    @pytest.mark.parametrize("with_ticket", [False, True], ids=["no-ticket", "ticket"])
+    def test_a_lost_learner_is_removed_whatever_the_voters_health(self, with_ticket):
+        me = member(unit(2), "a2", learner=True)
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), me, healthy={"a0"})
+        step = local(self.lost(cluster, with_ticket=with_ticket))
+        assert step == RemoveMember(member=me, reason=step.reason)
+
+    def test_an_unstarted_learner_without_data_is_not_removed(self):
+        # Added but never started: that is the normal join, not lost data.
+        cluster = view(
+            member(unit(0), "a0"),
+            member(unit(1), "a1"),
+            member(unit(2), "a2", started=False, learner=True),
+        )
+        assert isinstance(local(self.lost(cluster, with_ticket=False)), Wait)
+        t = ticket(unit(2), "a2")
+        assert local(self.lost(cluster, with_ticket=True)) == Join(ticket=t, token=TOKEN)
+
+    def test_waits_when_no_member_answers(self):
+        obs = observe(unit(2, "a2"), peers=(unit(0, "a0"),), app=formed(), cluster=None)
         assert isinstance(local(obs), Wait)
 
 
@@ -411,10 +616,11 @@ class TestClusterStep:
         assert isinstance(step, Wait)
         assert f"{APP}/1" in step.reason
 
-    def test_learner_without_a_unit_waits(self):
+    def test_learner_without_a_unit_waits_when_nothing_is_known_about_units(self):
+        # With units known, such a learner is an orphan and removed (see TestOrphans).
         stranger = Member(id="ff", name="", peer_urls=("http://elsewhere:2380",), is_learner=True)
         cluster = view(member(unit(0), "a0"), stranger)
-        step = next_cluster_step(leader_obs(cluster))
+        step = next_cluster_step(leader_obs(cluster, present=frozenset()))
         assert isinstance(step, Wait)
         assert "ff" in step.reason
 
@@ -476,6 +682,164 @@ class TestClusterStep:
         assert not isinstance(next_cluster_step(obs), AddLearner)
 
 
+# ---- removal_keeps_quorum ----------------------------------------------------------------------
+
+
+def voters(n: int, healthy: str, learners: str = "") -> ClusterView:
+    """Voters a0..a{n-1} of units 0.., learners as listed ids; `healthy` names ids, e.g. "012"."""
+    members = [member(unit(i), f"a{i}") for i in range(n)]
+    members += [member(unit(int(i)), f"a{i}", learner=True) for i in learners]
+    return view(*members, healthy={f"a{i}" for i in healthy})
+
+
+def by_id(cluster: ClusterView, member_id: str) -> Member:
+    return next(m for m in cluster.members if m.id == member_id)
+
+
+class TestRemovalKeepsQuorum:
+    @pytest.mark.parametrize(
+        "cluster, removed, keeps",
+        [
+            (voters(3, "012"), "a2", True),
+            (voters(3, "01"), "a2", True),  # the dead one goes, two healthy of two remain
+            (voters(3, "0"), "a2", False),  # one healthy of two remaining
+            (voters(3, "2"), "a2", False),  # the only healthy one goes
+            (voters(3, "12"), "a2", False),
+            (voters(2, "01"), "a1", True),
+            (voters(1, "0"), "a0", False),  # no voter would remain
+            (voters(5, "012"), "a4", True),  # 3 healthy of 4 remaining
+            (voters(5, "01"), "a4", False),  # 2 healthy of 4 remaining
+            (voters(5, "0123"), "a0", True),
+        ],
+    )
+    def test_healthy_voters_left_must_be_a_majority_of_voters_left(self, cluster, removed, keeps):
+        assert removal_keeps_quorum(cluster, by_id(cluster, removed)) is keeps
+
+    @pytest.mark.parametrize("healthy", ["", "0", "01"])
+    def test_removing_a_learner_always_keeps_quorum(self, healthy):
+        cluster = voters(1, healthy, learners="1")
+        assert removal_keeps_quorum(cluster, by_id(cluster, "a1"))
+
+    def test_healthy_learners_do_not_count(self):
+        cluster = voters(2, "12", learners="2")  # a1 voter healthy, a2 learner healthy
+        assert not removal_keeps_quorum(cluster, by_id(cluster, "a1"))
+        cluster = voters(2, "02", learners="2")  # a0 voter healthy, a2 learner healthy
+        # 1 of 2 voters healthy: no quorum now, so the removal could not even commit.
+        assert not removal_keeps_quorum(cluster, by_id(cluster, "a1"))
+
+    def test_no_voter_left_but_a_learner_is_not_quorum(self):
+        cluster = voters(1, "01", learners="1")
+        assert not removal_keeps_quorum(cluster, by_id(cluster, "a0"))
+
+    @pytest.mark.parametrize(
+        "cluster, removed",
+        [(voters(2, "0"), "a1"), (voters(4, "01"), "a3")],
+        ids=["1-of-2-healthy", "2-of-4-healthy"],
+    )
+    def test_no_quorum_now_means_no_removal(self, cluster, removed):
+        assert not removal_keeps_quorum(cluster, by_id(cluster, removed))
+
+
+# ---- orphans: members without a unit ----------------------------------------------------------
+
+
+class TestOrphans:
+    """The leader's handling of members whose unit Juju no longer has."""
+
+    def test_orphan_learner_is_removed(self):
+        gone = member(unit(3), "a3", learner=True)
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "a2"), gone)
+        step = next_cluster_step(leader_obs(cluster))
+        assert isinstance(step, RemoveMember)
+        assert step.member == gone
+        assert f"{APP}-3" in step.reason
+
+    def test_unstarted_orphan_learner_is_removed_even_with_a_stale_databag(self):
+        # Unnamed: matched by peer URL, and only units Juju still has count.
+        gone = member(unit(3), "a3", started=False, learner=True)
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), gone)
+        obs = leader_obs(cluster, units=4, present={f"{APP}-0", f"{APP}-1", f"{APP}-2"})
+        step = next_cluster_step(obs)
+        assert isinstance(step, RemoveMember)
+        assert step.member == gone
+        assert "a3" in step.reason
+
+    def test_orphan_learner_removed_whatever_the_voters_health(self):
+        gone = member(unit(3), "a3", learner=True)
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), gone, healthy=set())
+        assert next_cluster_step(leader_obs(cluster, units=2)) == RemoveMember(
+            member=gone, reason=f"member {APP}-3 has no unit behind it"
+        )
+
+    def test_unstarted_learner_with_its_unit_present_gets_its_ticket(self):
+        learner = member(unit(2), "a2", started=False, learner=True)
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), learner)
+        step = next_cluster_step(leader_obs(cluster))
+        assert step == PublishTicket(ticket=ticket_for(unit(2), "a2", cluster))
+
+    def test_orphan_healthy_voter_is_waited_for(self):
+        cluster = voters(4, "0123")
+        step = next_cluster_step(leader_obs(cluster))  # units 0..2: etcd-k8s-3 has no unit
+        assert isinstance(step, Wait)
+        assert f"{APP}-3" in step.reason and "no unit" in step.reason
+
+    def test_orphan_dead_voter_is_removed_when_two_other_voters_are_healthy(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(3), "a3"))
+        cluster = dataclasses.replace(cluster, healthy_ids=frozenset({"a0", "a1"}))
+        step = next_cluster_step(leader_obs(cluster, units=2))
+        assert isinstance(step, RemoveMember)
+        assert step.member == by_id(cluster, "a3")
+        assert f"{APP}-3" in step.reason
+
+    @pytest.mark.parametrize("healthy", [set(), {"a0"}], ids=["all-dead", "one-healthy"])
+    def test_orphan_dead_voter_blocks_when_removal_loses_quorum(self, healthy):
+        cluster = view(
+            member(unit(0), "a0"), member(unit(1), "a1"), member(unit(3), "a3"), healthy=healthy
+        )
+        step = next_cluster_step(leader_obs(cluster, units=2))
+        assert isinstance(step, Blocked)
+        assert f"{APP}-3" in step.reason and "quorum" in step.reason
+
+    def test_dead_voter_with_its_unit_present_is_left_alone(self):
+        # Reachability alone never condemns a member.
+        cluster = voters(3, "01")
+        assert next_cluster_step(leader_obs(cluster)) == Idle()
+
+    def test_orphans_come_before_learners(self):
+        learner = member(unit(3), "a3", learner=True)
+        cluster = view(*voters(3, "").members, learner, healthy={"a0", "a1", "a3"})
+        obs = leader_obs(cluster, units=4, present={f"{APP}-0", f"{APP}-1", f"{APP}-3"})
+        step = next_cluster_step(obs)
+        assert isinstance(step, RemoveMember)
+        assert step.member == by_id(cluster, "a2")
+
+    @pytest.mark.parametrize(
+        "cluster, expected",
+        [
+            # A dead voter without a unit: nothing to add, nothing to promote.
+            (view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(3), "a3")), Idle()),
+            # An orphan started learner: the normal learner handling promotes it.
+            (
+                view(
+                    member(unit(0), "a0"),
+                    member(unit(1), "a1"),
+                    member(unit(3), "a3", learner=True),
+                ),
+                Promote(member=member(unit(3), "a3", learner=True)),
+            ),
+        ],
+        ids=["dead-voter", "started-learner"],
+    )
+    def test_nothing_known_about_units_means_no_orphan_handling(self, cluster, expected):
+        cluster = dataclasses.replace(cluster, healthy_ids=frozenset({"a0", "a1"}))
+        assert next_cluster_step(leader_obs(cluster, units=2, present=frozenset())) == expected
+
+    def test_non_leader_never_removes_orphans(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(3), "a3"))
+        obs = dataclasses.replace(leader_obs(cluster, units=2), is_leader=False)
+        assert next_cluster_step(obs) == Idle()
+
+
 # ---- ticket_for --------------------------------------------------------------------------------
 
 
@@ -506,6 +870,114 @@ class TestTicketFor:
         assert t.initial_cluster == f"{APP}-1={unit(1).peer_url},x=http://a:2380,x=http://b:2380"
 
 
+# ---- leaving -----------------------------------------------------------------------------------
+
+
+def leaving(n: int, cluster: ClusterView | None, units: int = 3, **kw) -> Observation:
+    """etcd-k8s/n is being removed, running, with etcd-k8s/0..units-1 around it."""
+    return observe(
+        unit(n, f"a{n}"),
+        peers=tuple(unit(i, f"a{i}") for i in range(units) if i != n),
+        app=formed(),
+        data=True,
+        running=True,
+        cluster=cluster,
+        **kw,
+    )
+
+
+def led_by(cluster: ClusterView, leader_id: str | None) -> ClusterView:
+    return dataclasses.replace(cluster, leader_id=leader_id)
+
+
+class TestDeparture:
+    def test_waits_when_no_member_answers(self):
+        step = next_departure_step(leaving(1, None))
+        assert isinstance(step, Wait)
+
+    def test_left_once_its_member_is_not_listed(self):
+        assert next_departure_step(leaving(2, voters(2, "01"))) == Left()
+
+    def test_raft_leader_hands_over_to_the_lowest_named_healthy_voter(self):
+        cluster = led_by(voters(3, "012"), "a1")
+        assert next_departure_step(leaving(1, cluster)) == MoveLeader(to=by_id(cluster, "a0"))
+
+    def test_hands_over_to_a_voter_whose_unit_stays(self):
+        # etcd-k8s/0 is leaving too: Juju no longer lists it.
+        cluster = led_by(voters(3, "012"), "a1")
+        obs = leaving(1, cluster, present={f"{APP}-1", f"{APP}-2"})
+        assert next_departure_step(obs) == MoveLeader(to=by_id(cluster, "a2"))
+
+    def test_hands_over_to_a_leaving_voter_when_none_stays(self):
+        cluster = led_by(voters(3, "012"), "a1")
+        obs = leaving(1, cluster, present={f"{APP}-1"})
+        assert next_departure_step(obs) == MoveLeader(to=by_id(cluster, "a0"))
+
+    def test_never_hands_over_to_an_unhealthy_voter_or_a_learner(self):
+        cluster = led_by(voters(3, "123", learners="3"), "a1")
+        obs = leaving(1, cluster, units=4)
+        assert next_departure_step(obs) == MoveLeader(to=by_id(cluster, "a2"))
+
+    def test_scale_two_to_one(self):
+        cluster = voters(2, "01")
+        # The raft leader leaving hands over first ...
+        step = next_departure_step(leaving(1, led_by(cluster, "a1"), units=2))
+        assert step == MoveLeader(to=by_id(cluster, "a0"))
+        # ... then, no longer the leader, removes its own member ...
+        step = next_departure_step(leaving(1, led_by(cluster, "a0"), units=2))
+        assert isinstance(step, RemoveMember)
+        assert step.member == by_id(cluster, "a1")
+        # ... and once it is gone, it has left.
+        after = led_by(voters(1, "0"), "a0")
+        assert next_departure_step(leaving(1, after, units=2)) == Left()
+
+    @pytest.mark.parametrize("leader", ["a0", None], ids=["leader", "leader-unknown"])
+    def test_last_voter_blocks(self, leader):
+        step = next_departure_step(leaving(0, led_by(voters(1, "0"), leader), units=1))
+        assert isinstance(step, Blocked)
+        assert "last voter" in step.reason  # reconciler.leave keys on these words
+
+    def test_last_voter_blocks_with_a_learner_still_there(self):
+        cluster = led_by(voters(1, "01", learners="1"), "a0")
+        step = next_departure_step(leaving(0, cluster, units=2))
+        assert isinstance(step, Blocked)
+        assert "last voter" in step.reason
+
+    def test_a_voter_whose_only_peer_voter_is_down_is_not_the_last_voter(self):
+        step = next_departure_step(leaving(0, led_by(voters(2, "0"), "a0"), units=2))
+        assert isinstance(step, Blocked)
+        assert "last voter" not in step.reason
+
+    @pytest.mark.parametrize("leader", ["a0", None])
+    def test_blocks_when_removal_would_lose_quorum(self, leader):
+        # a2 is down: after this member goes, one healthy voter of two is no majority.
+        step = next_departure_step(leaving(1, led_by(voters(3, "01"), leader)))
+        assert isinstance(step, Blocked)
+        assert "quorum" in step.reason
+        assert "last voter" not in step.reason
+
+    @pytest.mark.parametrize("leader", ["a0", None], ids=["other-leads", "leader-unknown"])
+    def test_voter_that_is_not_the_raft_leader_removes_itself(self, leader):
+        cluster = led_by(voters(3, "012"), leader)
+        step = next_departure_step(leaving(1, cluster))
+        assert isinstance(step, RemoveMember)
+        assert step.member == by_id(cluster, "a1")
+
+    @pytest.mark.parametrize("started", [True, False])
+    @pytest.mark.parametrize("healthy", ["012", "0"])
+    def test_learner_leaving_removes_itself(self, started, healthy):
+        me = member(unit(2), "a2", started=started, learner=True)
+        cluster = led_by(
+            view(
+                member(unit(0), "a0"), member(unit(1), "a1"), me, healthy={f"a{i}" for i in healthy}
+            ),
+            "a0",
+        )
+        step = next_departure_step(leaving(2, cluster))
+        assert isinstance(step, RemoveMember)
+        assert step.member == me
+
+
 # ---- invariants over random observations -------------------------------------------------------
 
 
@@ -529,7 +1001,12 @@ def random_observation(rng: random.Random) -> Observation:
                     )
                 )
         healthy = {m.id for m in members if rng.random() < 0.8}
-        cluster = view(*members, cluster_id=rng.choice([CLUSTER_ID, "beef"]), healthy=healthy)
+        cluster = view(
+            *members,
+            cluster_id=rng.choice([CLUSTER_ID, "beef"]),
+            healthy=healthy,
+            leader=rng.choice([None, *(m.id for m in members)]),
+        )
 
     names = [u.member_name for u in units] + [f"{APP}-99"]
     join = None
@@ -542,15 +1019,45 @@ def random_observation(rng: random.Random) -> Observation:
         cluster_id=rng.choice([None, CLUSTER_ID, "beef"]),
         join=join,
     )
+    data = rng.random() < 0.3
+    marker = None
+    if data and rng.random() < 0.6:
+        marker = Marker(
+            member_id=rng.choice([ids[me.number], "0bad"]),
+            cluster_id=rng.choice([CLUSTER_ID, "beef"]),
+        )
+    # Juju's units: usually all of them, sometimes some gone, some without a databag, or none known.
+    present = None
+    if rng.random() < 0.4:
+        present = {u.member_name for u in units if rng.random() < 0.7}
+        present |= {f"{APP}-{n}" for n in (40, 99) if rng.random() < 0.2}
     return observe(
         me,
         peers=peers,
         leader=rng.random() < 0.5,
         app=app,
-        data=rng.random() < 0.3,
+        data=data,
+        marker=marker,
         running=rng.random() < 0.3,
         cluster=cluster,
+        present=present,
     )
+
+
+def expected_for_data_on_disk(obs: Observation) -> type:
+    """The spec of the data-on-disk decision, restated."""
+    view, marker = obs.cluster, obs.disk.marker
+    if view is None:
+        return StartMember
+    if obs.app.cluster_id is not None and view.cluster_id != obs.app.cluster_id:
+        return StartMember  # never wipe while the live cluster is not the recorded one
+    if marker is not None and (
+        marker.cluster_id != view.cluster_id or marker.member_id not in {m.id for m in view.members}
+    ):
+        return WipeStaleData
+    if view.find(obs.me.member_name, obs.me.peer_url) is None:
+        return WipeStaleData
+    return StartMember
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -561,8 +1068,10 @@ def test_invariants_hold_for_random_observations(seed):
         obs = random_observation(rng)
         step = local(obs)
         cluster_step = next_cluster_step(obs)
-        seen.add(type(step))
-        seen.add(type(cluster_step))
+        departure = next_departure_step(obs)
+        seen.update({type(step), type(cluster_step)})
+        seen.update({("local", type(step)), ("cluster", type(cluster_step))})
+        seen.add(("departure", type(departure)))
 
         if isinstance(step, PlanBootstrap):
             assert obs.is_leader
@@ -574,7 +1083,9 @@ def test_invariants_hold_for_random_observations(seed):
             assert not any(u.member_id for u in obs.units)
             assert not obs.disk.has_member_data and not obs.running
         if obs.disk.has_member_data and not obs.running:
-            assert step == StartMember()
+            assert type(step) is expected_for_data_on_disk(obs)
+        if isinstance(step, WipeStaleData):
+            assert obs.disk.has_member_data and not obs.running and obs.cluster is not None
         if not obs.is_leader:
             assert cluster_step == Idle()
         if isinstance(cluster_step, AddLearner):
@@ -583,8 +1094,31 @@ def test_invariants_hold_for_random_observations(seed):
                 obs.cluster.find(cluster_step.unit.member_name, cluster_step.unit.peer_url) is None
             )
             assert set(m.id for m in obs.cluster.voters) <= obs.cluster.healthy_ids
+
+        # No removal ever costs quorum, whichever decision makes it.
+        for s in (step, cluster_step, departure):
+            if isinstance(s, RemoveMember):
+                assert obs.cluster is not None and s.member in obs.cluster.members
+                assert removal_keeps_quorum(obs.cluster, s.member)
+        if isinstance(step, RemoveMember):  # only this unit's own member, started, data lost
+            assert not obs.running and not obs.disk.has_member_data
+            assert step.member == obs.cluster.find(obs.me.member_name, obs.me.peer_url)
+            assert step.member.started
+        if isinstance(cluster_step, RemoveMember):  # only a member Juju has no unit for
+            assert obs.present and not obs.has_unit(cluster_step.member)
+        if isinstance(departure, RemoveMember):
+            assert departure.member == obs.cluster.find(obs.me.member_name, obs.me.peer_url)
+        if isinstance(departure, MoveLeader):
+            assert obs.cluster.leader_id == obs.cluster.find(obs.me.member_name, obs.me.peer_url).id
+            assert departure.to in obs.cluster.healthy_voters
+            assert departure.to.id != obs.cluster.leader_id
+        if isinstance(departure, Left):
+            assert obs.cluster.find(obs.me.member_name, obs.me.peer_url) is None
     # The generator must actually reach the interesting steps, or the invariants prove nothing.
     assert {PlanBootstrap, Bootstrap, Join, Promote, AddLearner, PublishTicket} <= seen
+    assert {("local", StartMember), ("local", WipeStaleData), ("local", RemoveMember)} <= seen
+    assert {("cluster", RemoveMember), ("cluster", Blocked), ("cluster", Wait)} <= seen
+    assert {("departure", t) for t in (Wait, Left, MoveLeader, RemoveMember, Blocked)} <= seen
 
 
 # ---- a whole deployment, simulated -------------------------------------------------------------
@@ -655,6 +1189,7 @@ class Model:
             disk=Disk(has_member_data=self.data[n]),
             running=self.running[n],
             cluster=self.view(n),
+            present=frozenset(info.member_name for info in self.infos.values()),
         )
 
     def view(self, n: int) -> ClusterView | None:

@@ -89,7 +89,7 @@ class TestUnitStatus:
     def test_pending_config_is_mentioned(self):
         status = unit_status(outcome(cluster_view=THREE, me=1), True)
         assert status == ops.ActiveStatus(
-            "follower, member a1; config change applies at next restart"
+            "follower, member a1; config change waits for a rolling restart"
         )
 
     @pytest.mark.parametrize("cluster", [None, view(member(0))], ids=["no-view", "not-listed"])
