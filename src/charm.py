@@ -7,6 +7,7 @@ import logging
 
 import ops
 
+import departure
 import membership as core
 from etcd_config import EtcdOptions, InvalidConfig
 from reconciler import DIGEST_PREFIX, PEER_RELATION, Outcome, Reconciler, options_digest
@@ -53,7 +54,7 @@ class EtcdK8sCharm(ops.CharmBase):
             event.fail(f"fix the config first: {error}")
             return
         try:
-            results = Reconciler(self, self.workload, options).rebuild(force)
+            results = departure.rebuild(Reconciler(self, self.workload, options), force)
         except RebuildRefused as error:
             event.fail(str(error))
             return
@@ -72,7 +73,7 @@ class EtcdK8sCharm(ops.CharmBase):
             return
         self.unit.status = ops.MaintenanceStatus("leaving the etcd cluster")
         options = EtcdOptions.model_construct()  # leaving starts nothing: options are not used
-        Reconciler(self, self.workload, options).leave()
+        departure.leave(Reconciler(self, self.workload, options))
         self.unit.status = ops.MaintenanceStatus("left the etcd cluster; unit is being removed")
 
     def _reconcile(self, _: ops.EventBase) -> None:

@@ -18,137 +18,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Member:
-    """One entry of `etcdctl member list`."""
-
-    id: str  # hex, as etcdctl takes it back
-    name: str  # empty until the member has started once
-    peer_urls: tuple[str, ...]
-    client_urls: tuple[str, ...] = ()
-    is_learner: bool = False
-
-    @property
-    def started(self) -> bool:
-        return bool(self.name)
-
-
-@dataclass(frozen=True)
-class ClusterView:
-    """What a reachable cluster says about itself."""
-
-    cluster_id: str
-    members: tuple[Member, ...]
-    healthy_ids: frozenset[str] = frozenset()  # members whose endpoint answered a status call
-    leader_id: str | None = None
-
-    @property
-    def voters(self) -> tuple[Member, ...]:
-        return tuple(m for m in self.members if not m.is_learner)
-
-    @property
-    def learners(self) -> tuple[Member, ...]:
-        return tuple(m for m in self.members if m.is_learner)
-
-    @property
-    def healthy_voters(self) -> tuple[Member, ...]:
-        return tuple(m for m in self.voters if m.id in self.healthy_ids)
-
-    def find(self, name: str, peer_url: str) -> Member | None:
-        """The member for a unit: by name once started, by peer URL before."""
-        for member in self.members:
-            if member.name == name or peer_url in member.peer_urls:
-                return member
-        return None
-
-
-@dataclass(frozen=True)
-class UnitInfo:
-    """A unit as its peer unit databag describes it (the local unit included)."""
-
-    unit: str  # "etcd-k8s/3"
-    member_name: str  # "etcd-k8s-3"
-    peer_url: str
-    client_url: str
-    member_id: str | None = None  # set once the unit has run its member
-    config_digest: str | None = None  # options digest of the config its member runs
-
-    @property
-    def number(self) -> int:
-        return int(self.unit.rsplit("/", 1)[1])
-
-
-@dataclass(frozen=True)
-class JoinTicket:
-    """What the leader publishes for the one unit it has added as a learner."""
-
-    member_name: str
-    member_id: str
-    peer_url: str
-    initial_cluster: str  # "name=peer-url,..." including the joiner itself
-
-
-@dataclass(frozen=True)
-class AppState:
-    """The peer app databag: written by the Juju leader only."""
-
-    cluster_token: str | None = None
-    bootstrap_member: str | None = None
-    cluster_id: str | None = None
-    join: JoinTicket | None = None
-    restart_turn: str | None = None  # the one unit allowed to restart now
-
-
-@dataclass(frozen=True)
-class Marker:
-    """What the charm wrote beside the data once its member ran: which member, which cluster."""
-
-    member_id: str
-    cluster_id: str
-
-
-@dataclass(frozen=True)
-class Disk:
-    """What the unit's data volume holds."""
-
-    has_member_data: bool = False  # <data-dir>/member exists
-    marker: Marker | None = None
-
-
-@dataclass(frozen=True)
-class ConfigState:
-    """The options digest of the running member's config file, and of the options wanted now."""
-
-    running_digest: str | None = None
-    wanted_digest: str = ""
-
-
-@dataclass(frozen=True)
-class Observation:
-    me: UnitInfo
-    is_leader: bool
-    app: AppState
-    peers: tuple[UnitInfo, ...]  # the other units on the peer relation
-    disk: Disk
-    running: bool  # the etcd service is active in this unit's Pebble
-    cluster: ClusterView | None  # None: no member could be reached
-    # Member names of every unit Juju has on the peer relation (this one included), whether or
-    # not it has written its databag yet: the truth about which units exist.
-    present: frozenset[str] = frozenset()
-    config: ConfigState = ConfigState()
-
-    @property
-    def units(self) -> tuple[UnitInfo, ...]:
-        return (self.me, *self.peers)
-
-    def has_unit(self, member: Member) -> bool:
-        if member.name:
-            return member.name in self.present
-        return any(
-            u.peer_url in member.peer_urls for u in self.units if u.member_name in self.present
-        )
-
+from observed import (  # noqa: F401  (re-exported: the core's vocabulary)
+    AppState,
+    ClusterView,
+    ConfigState,
+    Disk,
+    JoinTicket,
+    Marker,
+    Member,
+    Observation,
+    UnitInfo,
+)
 
 # ---- steps -------------------------------------------------------------------------------------
 
@@ -252,6 +132,12 @@ class Left:
 
 
 @dataclass(frozen=True)
+class LastVoter:
+    """This is the last voter and its unit goes: the application is being removed. Stop etcd;
+    removing the member would leave nothing to remove it from."""
+
+
+@dataclass(frozen=True)
 class Blocked:
     """Something only an operator can settle."""
 
@@ -281,7 +167,7 @@ ClusterStep = (
     | RemoveMember
     | Blocked
 )
-DepartureStep = Wait | MoveLeader | RemoveMember | Left | Blocked
+DepartureStep = Wait | MoveLeader | RemoveMember | Left | LastVoter | Blocked
 
 
 # ---- the local decision ------------------------------------------------------------------------
@@ -504,7 +390,7 @@ def next_departure_step(obs: Observation) -> DepartureStep:
         staying = [m for m in others if m.name in obs.present and m.name != obs.me.member_name]
         return MoveLeader(to=min(staying or others, key=lambda m: m.name))
     if not member.is_learner and not [m for m in view.voters if m.id != member.id]:
-        return Blocked("this is the last voter: removing it would destroy the cluster")
+        return LastVoter()
     if not removal_keeps_quorum(view, member):
         return Blocked("removing this member now would lose quorum: the other voters are down")
     return RemoveMember(member=member, reason="this unit is being removed")

@@ -25,6 +25,7 @@ from tenacity import (
     wait_fixed,
 )
 
+import departure
 import membership as core
 import peers
 import recovery
@@ -178,61 +179,11 @@ class Reconciler:
         self.publish_me(obs)
         lost = None
         if obs.app.cluster_id is not None and not _has_quorum(obs.cluster):
-            survivors = self.survivors()
+            survivors = departure.survivors(self)
             if not survivors or recovery.quorum_lost(survivors):
                 members = sum(1 for u in obs.units if u.member_id)
                 lost = recovery.quorum_lost_message(survivors, members)
         return Outcome(local=local, cluster=cluster, view=obs.cluster, me=self.me, quorum_lost=lost)
-
-    def survivors(self) -> list[recovery.Survivor]:
-        """Members answering `endpoint status`, which needs no quorum."""
-        units = {u.client_url: u.unit for u in (self.me, *self.peer_units())}
-        statuses = Etcdctl(self.workload.run, list(units)).endpoint_status(list(units))
-        return [
-            recovery.Survivor(
-                unit=units.get(s.endpoint, s.endpoint),
-                member_id=s.member_id,
-                raft_index=s.raft_index,
-                has_leader=s.leader_id != "0",
-            )
-            for s in statuses
-        ]
-
-    def rebuild(self, force: bool) -> dict[str, str]:
-        """The rebuild-cluster action: a one-member cluster from this unit's member
-        (--force-new-cluster keeps the data and the cluster id), then back to a normal start.
-        The other units rejoin as learners through the usual path."""
-        if not self.workload.has_member_data():
-            raise recovery.RebuildRefused("this unit holds no etcd data to rebuild from")
-        mine = recovery.check_rebuild(self.me.unit, self.survivors(), force)
-        logger.warning(
-            "decision: rebuild-cluster from member=%s id=%s raft-index=%s force=%s",
-            self.me.member_name,
-            mine.member_id,
-            mine.raft_index,
-            force,
-        )
-        own = f"{self.me.member_name}={self.me.peer_url}"
-        self.workload.stop()
-        self._write_config("existing", own, "existing", force_new_cluster=True)
-        self.workload.start()
-        self._await_started()
-        self._write_config("existing", own, "existing")  # never keep force-new-cluster
-        self.workload.restart()
-        self._await_healthy_voter()
-        view = Etcdctl(self.workload.run, [self.me.client_url]).view()
-        assert self.relation is not None
-        # A change in this databag wakes every peer: they find themselves gone and rejoin.
-        self.relation.data[self.charm.unit]["rebuilt-at"] = f"{time.time():.0f}"
-        self.reconcile()
-        return {
-            "member": self.me.member_name,
-            "member-id": mine.member_id,
-            "raft-index": str(mine.raft_index),
-            "cluster-id": view.cluster_id,
-            "members-now": str(len(view.members)),
-            "next": "the other units rejoin as learners, one at a time; watch juju status",
-        }
 
     def publish_me(self, obs: core.Observation | None = None) -> None:
         view = obs.cluster if obs else None
@@ -267,7 +218,7 @@ class Reconciler:
         if isinstance(step, core.Bootstrap):
             logger.info("decision: bootstrap member=%s state=new", self.me.member_name)
             self._start("new", f"{self.me.member_name}={self.me.peer_url}", step.token)
-            self._await_started()
+            self.await_started()
             return True
         if isinstance(step, core.StartMember):
             logger.info("decision: start-existing member=%s (data on disk)", self.me.member_name)
@@ -280,7 +231,7 @@ class Reconciler:
                 step.ticket.member_id,
             )
             self._start("existing", step.ticket.initial_cluster, step.token)
-            self._await_started()
+            self.await_started()
             return True
         if isinstance(step, core.Promote):
             assert obs.cluster is not None
@@ -293,7 +244,7 @@ class Reconciler:
             return True
         if isinstance(step, core.RemoveMember):
             assert obs.cluster is not None
-            return self._remove(self.voters_client(obs.cluster), step)
+            return self.remove_member(self.voters_client(obs.cluster), step)
         return False
 
     def _act_cluster(
@@ -331,19 +282,19 @@ class Reconciler:
             return self._promote(self.voters_client(obs.cluster), step.member)
         if isinstance(step, core.RemoveMember):
             assert obs.cluster is not None
-            return self._remove(self.voters_client(obs.cluster), step)
+            return self.remove_member(self.voters_client(obs.cluster), step)
         return False
 
     def _act_restart(self, step: rolling.RestartStep, obs: core.Observation) -> bool:
         if isinstance(step, core.MoveLeader):
             assert obs.cluster is not None
-            self._move_leader(obs.cluster, step.to, "restart")
+            self.move_leader(obs.cluster, step.to, "restart")
             return True
         if isinstance(step, rolling.Restart):
             logger.info("decision: restart member=%s config=%s", self.me.member_name, step.digest)
-            self._write_config("existing", f"{self.me.member_name}={self.me.peer_url}", "existing")
+            self.write_config("existing", f"{self.me.member_name}={self.me.peer_url}", "existing")
             self.workload.restart()
-            self._await_healthy_voter()
+            self.await_healthy_voter()
             return True
         return False
 
@@ -358,13 +309,13 @@ class Reconciler:
             return True
         return False
 
-    def _move_leader(self, view: core.ClusterView, to: core.Member, why: str) -> None:
+    def move_leader(self, view: core.ClusterView, to: core.Member, why: str) -> None:
         logger.info("decision: move-leader to=%s id=%s (%s)", to.name, to.id, why)
         urls = [m.client_urls[0] for m in view.voters if m.client_urls]
         voters = Etcdctl(self.workload.run, urls)
         _patiently(functools.partial(voters.move_leader, to.id))
 
-    def _await_healthy_voter(self) -> None:
+    def await_healthy_voter(self) -> None:
         """A restarted member counts again once it is a healthy voter with a leader in sight;
         the next unit's turn waits for that."""
         deadline = time.monotonic() + START_PATIENCE * 2
@@ -386,10 +337,10 @@ class Reconciler:
         )
 
     def _start(self, state: str, initial_cluster: str, token: str) -> None:
-        self._write_config(state, initial_cluster, token)
+        self.write_config(state, initial_cluster, token)
         self.workload.start()
 
-    def _write_config(
+    def write_config(
         self, state: str, initial_cluster: str, token: str, force_new_cluster: bool = False
     ) -> None:
         member = MemberConfig(
@@ -411,7 +362,7 @@ class Reconciler:
             self._version = self.workload.etcd_version()
         return self._version
 
-    def _await_started(self) -> None:
+    def await_started(self) -> None:
         """Wait until this member has published its name to the cluster (it has joined raft)."""
         deadline = time.monotonic() + START_PATIENCE
         while time.monotonic() < deadline:
@@ -426,7 +377,7 @@ class Reconciler:
             "member %s has not published itself after %ss", self.me.member_name, START_PATIENCE
         )
 
-    def _remove(self, client: Etcdctl, step: core.RemoveMember) -> bool:
+    def remove_member(self, client: Etcdctl, step: core.RemoveMember) -> bool:
         member = step.member
         logger.info(
             "decision: remove-member id=%s name=%s (%s)", member.id, member.name, step.reason
@@ -437,38 +388,6 @@ class Reconciler:
             if not error.member_not_found:
                 raise
         return True
-
-    def leave(self) -> None:
-        """This unit is being removed: hand leadership over, remove its member, stop etcd.
-        Fails the hook (Juju retries it) rather than leave the cluster in doubt."""
-        for _ in range(MAX_STEPS):
-            obs, _client = self.observe()
-            step = core.next_departure_step(obs)
-            if isinstance(step, core.MoveLeader):
-                assert obs.cluster is not None
-                self._move_leader(obs.cluster, step.to, "leaving")
-                continue
-            if isinstance(step, core.RemoveMember):
-                assert obs.cluster is not None
-                others = dataclasses.replace(
-                    obs.cluster,
-                    members=tuple(m for m in obs.cluster.members if m.id != step.member.id),
-                )
-                self._remove(self.voters_client(others), step)
-                continue
-            if isinstance(step, core.Left):
-                logger.info("decision: stop member=%s (not in the cluster)", self.me.member_name)
-                self.workload.stop()
-                return
-            if isinstance(step, core.Blocked) and "last voter" in step.reason:
-                logger.warning(
-                    "decision: stop member=%s (last voter; the application goes)",
-                    self.me.member_name,
-                )
-                self.workload.stop()
-                return
-            raise RuntimeError(f"cannot leave the cluster yet: {step.reason}")  # type: ignore[union-attr]
-        raise RuntimeError("still a member after leaving steps; Juju will retry this hook")
 
     def _add_learner(self, client: Etcdctl, unit: core.UnitInfo) -> core.Member:
         """etcd refuses a member add until its leader has seen every voter for 5 s (right

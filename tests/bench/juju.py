@@ -186,13 +186,17 @@ class Juju:
                 [("upgrade-charm",), ("config-changed",), ("start",), ("pebble-ready",)]
             )
 
-    def remove_unit(self, count: int = 1) -> list[str]:
+    def remove_unit(self, count: int = 1, force: bool = False) -> list[str]:
         """`juju scale-application` down: the highest ordinals go. Their hooks run in their
         still-running pods: storage-detaching, relation-departed (for each peer, departing unit
-        itself), stop, remove; then the pod is deleted. The others get relation-departed."""
+        itself), stop, remove; then the pod is deleted. The others get relation-departed.
+        `force`: the unit goes without running a hook (`remove-unit --force`, a dead node)."""
         leaving = sorted(self.units.values(), key=lambda u: u.number)[-count:]
         for unit in leaving:
             unit.leaving = True
+            if force:
+                unit.queue.clear()
+                continue
             unit.queue.append(("storage-detaching",))
             for other in sorted(unit.sees):
                 unit.queue.append(("relation-departed", other, unit.name))

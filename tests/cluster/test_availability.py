@@ -217,3 +217,20 @@ def test_rebuild_refuses_while_quorum_exists(bench: Juju) -> None:
     result = bench.run_action("etcd-k8s/0", "rebuild-cluster")
     assert result.failure and "still has a leader" in result.failure
     assert {m.id for m in assert_formed(bench, 3)} == ids  # nothing changed
+
+
+def test_unit_gone_without_its_hooks_is_cleaned_up_by_the_leader(bench: Juju) -> None:
+    """`juju remove-unit --force`: the departing unit runs no hook. Its member is down and has
+    no unit behind it, so the Juju leader removes it, quorum permitting."""
+    bench.deploy(3, leader=0)
+    bench.settle()
+    make_etcd_leader(bench, "etcd-k8s/0")
+    with Writer(bench) as writer:
+        mark = len(bench.log)
+        bench.remove_unit(1, force=True)
+        settle_and_refresh(bench)
+    assert_formed(bench, 2)
+    removals = [line for line in bench.log[mark:] if "decision: remove-member" in line]
+    assert len(removals) == 1 and "etcd-k8s/0 " in removals[0], removals
+    assert "no unit behind it" in removals[0]
+    assert_no_loss(writer)
