@@ -178,7 +178,7 @@ class Reconciler:
             obs, client = self.observe()
         self.publish_me(obs)
         lost = None
-        if obs.app.cluster_id is not None and not _has_quorum(obs.cluster):
+        if obs.app.cluster_id is not None and not recovery.has_quorum(obs.cluster):
             survivors = departure.survivors(self)
             if not survivors or recovery.quorum_lost(survivors):
                 members = sum(1 for u in obs.units if u.member_id)
@@ -416,14 +416,6 @@ class Reconciler:
             raise
         logger.info("promoted member=%s id=%s", member.name, member.id)
         return True
-
-
-def _has_quorum(view: core.ClusterView | None) -> bool:
-    """3.5 refuses `member list` without quorum; 3.4 answers it from local state, so judge by
-    health and leadership, not by the list answering."""
-    if view is None:
-        return False
-    return bool(view.leader_id) and len(view.healthy_voters) >= len(view.voters) // 2 + 1
 
 
 def _patiently(call: Callable[[], object]) -> None:

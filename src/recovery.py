@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from observed import ClusterView
+
 
 @dataclass(frozen=True)
 class Survivor:
@@ -23,6 +25,14 @@ class Survivor:
 
 class RebuildRefused(Exception):
     """The rebuild-cluster action will not act; the message says why and what to do."""
+
+
+def has_quorum(view: ClusterView | None) -> bool:
+    """3.5 refuses `member list` without quorum; 3.4 answers it from local state, so judge by
+    health and leadership, not by the list answering."""
+    if view is None:
+        return False
+    return bool(view.leader_id) and len(view.healthy_voters) >= len(view.voters) // 2 + 1
 
 
 def best(survivors: list[Survivor]) -> Survivor:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from observed import ClusterView, Member
 from recovery import (
     RebuildRefused,
     Survivor,
     best,
     check_rebuild,
+    has_quorum,
     quorum_lost,
     quorum_lost_message,
 )
@@ -65,3 +67,32 @@ def test_force_overrides_quorum_and_data_but_not_a_dead_member() -> None:
     assert check_rebuild("etcd-k8s/0", survivors, True).unit == "etcd-k8s/0"
     with pytest.raises(RebuildRefused, match="does not answer"):
         check_rebuild("etcd-k8s/2", survivors, True)
+
+
+def view(healthy: str, leader: str | None, learners: str = "") -> ClusterView:
+    members = tuple(
+        Member(
+            id=f"a{n}",
+            name=f"etcd-k8s-{n}",
+            peer_urls=(f"http://p{n}",),
+            is_learner=str(n) in learners,
+        )
+        for n in range(3)
+    )
+    return ClusterView("c1", members, frozenset(f"a{n}" for n in healthy), leader)
+
+
+@pytest.mark.parametrize(
+    "cluster, expected",
+    [
+        (None, False),  # no member list at all (3.5 without quorum)
+        (view("012", "a0"), True),
+        (view("01", "a0"), True),  # 2 of 3 voters healthy, a leader seen
+        (view("0", "a0"), False),  # 3.4 answers member list, but 1 of 3 is no majority
+        (view("012", None), False),  # nobody sees a leader
+        (view("01", "a0", learners="1"), False),  # a healthy learner does not count: 1 of 2
+    ],
+    ids=["no-view", "all", "majority", "minority", "no-leader", "learner-not-counted"],
+)
+def test_has_quorum(cluster: ClusterView | None, expected: bool) -> None:
+    assert has_quorum(cluster) is expected
