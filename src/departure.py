@@ -25,7 +25,7 @@ def leave(rec: Reconciler) -> None:
     """This unit is being removed: hand leadership over, remove its member, stop etcd.
     Fails the hook (Juju retries it) rather than leave the cluster in doubt."""
     for _ in range(LEAVE_STEPS):
-        obs, _client = rec.observe()
+        obs = rec.observe()
         step = core.next_departure_step(obs)
         if isinstance(step, core.MoveLeader):
             assert obs.cluster is not None
@@ -83,7 +83,7 @@ def rebuild(rec: Reconciler, force: bool) -> dict[str, str]:
         mine.raft_index,
         force,
     )
-    own = f"{rec.me.member_name}={rec.me.peer_url}"
+    own = rec.solo_cluster
     rec.workload.stop()
     rec.write_config("existing", own, "existing", force_new_cluster=True)
     rec.workload.start()
@@ -95,7 +95,6 @@ def rebuild(rec: Reconciler, force: bool) -> dict[str, str]:
     assert rec.relation is not None
     # A change in this databag wakes every peer: they find themselves gone and rejoin.
     rec.relation.data[rec.charm.unit]["rebuilt-at"] = f"{time.time():.0f}"
-    rec.reconcile()
     return {
         "member": rec.me.member_name,
         "member-id": mine.member_id,

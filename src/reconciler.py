@@ -105,12 +105,17 @@ class Reconciler:
         found = (peers.read_unit(u.name, self.relation.data[u]) for u in self.relation.units)
         return tuple(sorted((u for u in found if u), key=lambda u: u.number))
 
+    @property
+    def solo_cluster(self) -> str:
+        """`--initial-cluster` naming only this member: etcd ignores it when data exists."""
+        return f"{self.me.member_name}={self.me.peer_url}"
+
     def etcdctl(self, others: tuple[core.UnitInfo, ...], running: bool) -> Etcdctl | None:
         endpoints = [self.me.client_url] if running else []
         endpoints += [u.client_url for u in others if u.member_id]
         return Etcdctl(self.workload.run, endpoints) if endpoints else None
 
-    def observe(self) -> tuple[core.Observation, Etcdctl | None]:
+    def observe(self) -> core.Observation:
         others = self.peer_units()
         running = self.workload.is_running()
         client = self.etcdctl(others, running)
@@ -139,7 +144,7 @@ class Reconciler:
                 wanted_digest=options_digest(self.options),
             ),
         )
-        return obs, client
+        return obs
 
     def _running_digest(self) -> str | None:
         text = self.workload.config_text() or ""
@@ -160,22 +165,22 @@ class Reconciler:
     def reconcile(self) -> Outcome:
         """Act until the core says wait, idle or blocked, at most MAX_STEPS times."""
         self.publish_me()
-        obs, client = self.observe()
+        obs = self.observe()
         local: core.LocalStep = core.Idle()
         cluster: core.ClusterStep = core.Idle()
         for _ in range(MAX_STEPS):
             local = core.next_local_step(obs, new_token=self._new_token())
-            acted = self._act_local(local, obs, client)
+            acted = self._act_local(local, obs)
             if not acted and isinstance(local, core.Idle):
                 acted = self._act_restart(rolling.next_restart_step(obs), obs)
             if not acted:
                 cluster = core.next_cluster_step(obs)
-                acted = self._act_cluster(cluster, obs, client)
+                acted = self._act_cluster(cluster, obs)
                 if not acted and isinstance(cluster, core.Idle):
                     acted = self._act_turn(rolling.next_turn_step(obs))
             if not acted:
                 break
-            obs, client = self.observe()
+            obs = self.observe()
         self.publish_me(obs)
         lost = None
         if obs.app.cluster_id is not None and not recovery.has_quorum(obs.cluster):
@@ -207,9 +212,7 @@ class Reconciler:
 
     # ---- carrying out steps ---------------------------------------------------------------------
 
-    def _act_local(
-        self, step: core.LocalStep, obs: core.Observation, client: Etcdctl | None
-    ) -> bool:
+    def _act_local(self, step: core.LocalStep, obs: core.Observation) -> bool:
         """Carry out `step`; False when it is a resting step (wait, idle, blocked)."""
         if isinstance(step, core.PlanBootstrap):
             logger.info("decision: plan-bootstrap member=%s token=%s", step.member, step.token)
@@ -217,12 +220,12 @@ class Reconciler:
             return False  # the plan must be committed before anyone acts on it
         if isinstance(step, core.Bootstrap):
             logger.info("decision: bootstrap member=%s state=new", self.me.member_name)
-            self._start("new", f"{self.me.member_name}={self.me.peer_url}", step.token)
+            self._start("new", self.solo_cluster, step.token)
             self.await_started()
             return True
         if isinstance(step, core.StartMember):
             logger.info("decision: start-existing member=%s (data on disk)", self.me.member_name)
-            self._start("existing", f"{self.me.member_name}={self.me.peer_url}", "existing")
+            self._start("existing", self.solo_cluster, "existing")
             return True
         if isinstance(step, core.Join):
             logger.info(
@@ -247,9 +250,7 @@ class Reconciler:
             return self.remove_member(self.voters_client(obs.cluster), step)
         return False
 
-    def _act_cluster(
-        self, step: core.ClusterStep, obs: core.Observation, client: Etcdctl | None
-    ) -> bool:
+    def _act_cluster(self, step: core.ClusterStep, obs: core.Observation) -> bool:
         if isinstance(step, core.RecordCluster):
             logger.info("decision: record-cluster id=%s", step.cluster_id)
             self.app_bag["cluster-id"] = step.cluster_id
@@ -292,7 +293,7 @@ class Reconciler:
             return True
         if isinstance(step, rolling.Restart):
             logger.info("decision: restart member=%s config=%s", self.me.member_name, step.digest)
-            self.write_config("existing", f"{self.me.member_name}={self.me.peer_url}", "existing")
+            self.write_config("existing", self.solo_cluster, "existing")
             self.workload.restart()
             self.await_healthy_voter()
             return True
@@ -320,7 +321,7 @@ class Reconciler:
         the next unit's turn waits for that."""
         deadline = time.monotonic() + START_PATIENCE * 2
         while time.monotonic() < deadline:
-            obs, _ = self.observe()
+            obs = self.observe()
             view = obs.cluster
             member = view.find(self.me.member_name, self.me.peer_url) if view else None
             healthy = view and member and not member.is_learner and member.id in view.healthy_ids
@@ -366,7 +367,7 @@ class Reconciler:
         """Wait until this member has published its name to the cluster (it has joined raft)."""
         deadline = time.monotonic() + START_PATIENCE
         while time.monotonic() < deadline:
-            obs, _ = self.observe()
+            obs = self.observe()
             member = obs.cluster and obs.cluster.find(self.me.member_name, self.me.peer_url)
             if member and member.started:
                 return
