@@ -4,15 +4,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import ops
 
 import departure
 import membership as core
+import operations
+import restore
+from backups import Backups, BadName
 from etcd_config import EtcdOptions, InvalidConfig
+from etcdctl import EtcdctlError
 from reconciler import DIGEST_PREFIX, PEER_RELATION, Outcome, Reconciler, options_digest
 from recovery import RebuildRefused
-from workload import Workload
+from toolbox import ActionRefused
+from workload import STORAGE_ROOT, Workload
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +46,17 @@ class EtcdK8sCharm(ops.CharmBase):
             framework.observe(event, self._reconcile)
         framework.observe(peer.relation_departed, self._on_peer_departed)
         framework.observe(self.on.rebuild_cluster_action, self._on_rebuild_cluster)
+        framework.observe(self.on.snapshot_action, self._on_snapshot)
+        framework.observe(self.on.list_snapshots_action, self._on_list_snapshots)
+        framework.observe(self.on.remove_snapshot_action, self._on_remove_snapshot)
+        framework.observe(self.on.restore_action, self._on_restore)
+        framework.observe(self.on.defrag_action, self._on_defrag)
+        framework.observe(self.on.promote_action, self._on_promote)
+        framework.observe(self.on.move_leader_action, self._on_move_leader)
+        framework.observe(self.on.compact_action, self._on_compact)
+        framework.observe(self.on.alarm_list_action, self._on_alarm_list)
+        framework.observe(self.on.alarm_disarm_action, self._on_alarm_disarm)
+        framework.observe(self.on.cluster_status_action, self._on_cluster_status)
         framework.observe(self.on.data_storage_detaching, self._on_leaving)
 
     def _on_rebuild_cluster(self, event: ops.ActionEvent) -> None:
@@ -60,6 +79,119 @@ class EtcdK8sCharm(ops.CharmBase):
             return
         event.set_results(results)
         self._reconcile(event)
+
+    # ---- the operator's actions: see actions.yaml; the work is in operations and restore -------
+
+    def _on_snapshot(self, event: ops.ActionEvent) -> None:
+        self._run_action(
+            event,
+            lambda rec: operations.snapshot(
+                rec, self._backups(), _text(event, "name"), _int(event, "keep", 0) or 0
+            ),
+        )
+
+    def _on_list_snapshots(self, event: ops.ActionEvent) -> None:
+        self._run_action(event, lambda _: operations.list_snapshots(self._backups()), etcd=False)
+
+    def _on_remove_snapshot(self, event: ops.ActionEvent) -> None:
+        self._run_action(
+            event,
+            lambda _: operations.remove_snapshot(self._backups(), _required(event, "name")),
+            etcd=False,
+        )
+
+    def _on_restore(self, event: ops.ActionEvent) -> None:
+        self._run_action(
+            event,
+            lambda rec: restore.restore(
+                rec, self._backups(), _required(event, "name"), _bool(event, "force")
+            ),
+            leader_only=True,
+            then_reconcile=True,
+        )
+
+    def _on_defrag(self, event: ops.ActionEvent) -> None:
+        self._run_action(
+            event,
+            lambda rec: operations.defrag(
+                rec, _text(event, "member"), _int(event, "threshold", 0) or 0
+            ),
+            leader_only=True,
+        )
+
+    def _on_promote(self, event: ops.ActionEvent) -> None:
+        self._run_action(
+            event, lambda rec: operations.promote(rec, _text(event, "member")), leader_only=True
+        )
+
+    def _on_move_leader(self, event: ops.ActionEvent) -> None:
+        self._run_action(
+            event, lambda rec: operations.move_leader(rec, _required(event, "to")), leader_only=True
+        )
+
+    def _on_compact(self, event: ops.ActionEvent) -> None:
+        self._run_action(
+            event,
+            lambda rec: operations.compact(
+                rec, _int(event, "revision", None), _int(event, "keep", 0) or 0
+            ),
+            leader_only=True,
+        )
+
+    def _on_alarm_list(self, event: ops.ActionEvent) -> None:
+        self._run_action(event, operations.alarm_list)
+
+    def _on_alarm_disarm(self, event: ops.ActionEvent) -> None:
+        self._run_action(event, operations.alarm_disarm, leader_only=True)
+
+    def _on_cluster_status(self, event: ops.ActionEvent) -> None:
+        self._run_action(event, operations.cluster_status)
+
+    def _backups(self) -> Backups:
+        storages = self.model.storages.get("data") or []
+        if not storages:
+            raise ActionRefused("the data storage is not attached to this unit yet")
+        return Backups(Path(storages[0].location), STORAGE_ROOT)
+
+    def _run_action(
+        self,
+        event: ops.ActionEvent,
+        work: Callable[[Reconciler], dict[str, Any]],
+        leader_only: bool = False,
+        etcd: bool = True,
+        then_reconcile: bool = False,
+    ) -> None:
+        """Fail with a reason, never with a traceback, and change nothing when refusing."""
+        action = event.handle.kind.removesuffix("_action").replace("_", "-")
+        try:
+            if leader_only and not self.unit.is_leader():
+                raise ActionRefused(
+                    f"run {action} on the leader unit: juju run {self.app.name}/leader {action}"
+                )
+            rec = self._action_reconciler() if etcd else None
+            results = work(rec)  # type: ignore[arg-type]
+        except operations.PartialFailure as error:
+            event.set_results(error.results)
+            event.fail(str(error))
+            return
+        except (ActionRefused, BadName) as error:
+            event.fail(str(error))
+            return
+        except EtcdctlError as error:
+            event.fail(f"etcdctl failed: {error.reason}")
+            return
+        event.set_results(results)
+        if then_reconcile:
+            self._reconcile(event)
+
+    def _action_reconciler(self) -> Reconciler:
+        if not self.workload.ready or self.model.get_relation(PEER_RELATION) is None:
+            raise ActionRefused("the etcd container or the peer relation is not ready on this unit")
+        try:
+            options = EtcdOptions.from_charm_config(dict(self.config))
+        except InvalidConfig as error:
+            raise ActionRefused(f"fix the config first: {error}") from error
+        return Reconciler(self, self.workload, options)
 
     def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:
         if event.departing_unit == self.unit:
@@ -104,6 +236,38 @@ class EtcdK8sCharm(ops.CharmBase):
             return False
         text = self.workload.config_text() or ""
         return not text.startswith(f"{DIGEST_PREFIX}{options_digest(options)}\n")
+
+
+def _text(event: ops.ActionEvent, key: str) -> str | None:
+    value = event.params.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ActionRefused(f"{key} must be a string, not {value!r}")
+    return value
+
+
+def _required(event: ops.ActionEvent, key: str) -> str:
+    value = _text(event, key)
+    if value is None:
+        raise ActionRefused(f"{key}= is required")
+    return value
+
+
+def _int(event: ops.ActionEvent, key: str, default: int | None) -> int | None:
+    value = event.params.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ActionRefused(f"{key} must be a whole number, 0 or more, not {value!r}")
+    return value
+
+
+def _bool(event: ops.ActionEvent, key: str) -> bool:
+    value = event.params.get(key, False)
+    if not isinstance(value, bool):
+        raise ActionRefused(f"{key} must be true or false, not {value!r}")
+    return value
 
 
 def unit_status(outcome: Outcome, config_pending: bool) -> ops.StatusBase:

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 ETCDCTL = "/usr/local/bin/etcdctl"
 STATUS_TIMEOUT = 1.0  # per endpoint, asked one after another; a live member answers in ms
 LIST_TIMEOUT = 2.0
+ALARMS = {1: "NOSPACE", 2: "CORRUPT"}  # etcdserverpb.AlarmType
 
 Runner = Callable[[list[str], float], "tuple[int, str, str]"]
 
@@ -53,6 +54,14 @@ class EtcdctlError(Exception):
         return "member not found" in self.stderr
 
     @property
+    def compacted(self) -> bool:
+        return "required revision has been compacted" in self.stderr
+
+    @property
+    def future_revision(self) -> bool:
+        return "required revision is a future revision" in self.stderr
+
+    @property
     def not_a_learner(self) -> bool:
         return "can only promote a learner member" in self.stderr and not self.learner_not_in_sync
 
@@ -83,6 +92,7 @@ class EndpointStatus:
     raft_index: int
     revision: int
     is_learner: bool
+    errors: tuple[str, ...] = ()
 
 
 class Etcdctl:
@@ -152,6 +162,48 @@ class Etcdctl:
                 return []
         return [_status(entry) for entry in json.loads(out or "[]")]
 
+    def endpoint_health(self, endpoints: Sequence[str]) -> dict[str, str]:
+        """endpoint -> "healthy" or etcd's reason; a learner answers a quorum read with an error."""
+        if not endpoints:
+            return {}
+        try:
+            out = self._call("endpoint", "health", endpoints=endpoints, timeout=STATUS_TIMEOUT * 2)
+        except EtcdctlError as error:
+            out = error.stdout
+        health: dict[str, str] = {}
+        for entry in json.loads(out or "[]"):
+            ok = bool(entry.get("health"))
+            health[entry.get("endpoint", "")] = (
+                "healthy" if ok else entry.get("error") or "unhealthy"
+            )
+        return health
+
+    def snapshot_save(self, endpoint: str, path: str, timeout: float) -> None:
+        """Stream a consistent snapshot from one member into `path` in the container. etcdctl
+        writes `<path>.part` and renames it only once the whole stream is in."""
+        self._call(
+            "snapshot", "save", path, endpoints=[endpoint], json_output=False, timeout=timeout
+        )
+
+    def defrag(self, endpoint: str, timeout: float) -> None:
+        """Defragment one member; it serves nothing while this runs."""
+        self._call("defrag", endpoints=[endpoint], json_output=False, timeout=timeout)
+
+    def compact(self, revision: int, timeout: float) -> None:
+        """Drop history before `revision`; --physical waits until the space is really free."""
+        self._call("compact", str(revision), "--physical", json_output=False, timeout=timeout)
+
+    def alarm_list(self) -> list[tuple[str, str]]:
+        """(member id, alarm name) for every active alarm."""
+        data = json.loads(self._call("alarm", "list"))
+        return [
+            (member_id_hex(a.get("memberID", 0)), ALARMS.get(int(a.get("alarm", 0)), "UNKNOWN"))
+            for a in data.get("alarms") or []
+        ]
+
+    def alarm_disarm(self) -> None:
+        self._call("alarm", "disarm")
+
     def view(self) -> ClusterView:
         """The member list, with health and leader taken from the started members' status."""
         view = self.member_list()
@@ -180,4 +232,5 @@ def _status(entry: dict) -> EndpointStatus:
         raft_index=int(status.get("raftIndex", 0)),
         revision=int(header.get("revision", 0)),
         is_learner=bool(status.get("isLearner", False)),
+        errors=tuple(str(e) for e in status.get("errors") or ()),
     )

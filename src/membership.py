@@ -27,6 +27,7 @@ from observed import (  # noqa: F401  (re-exported: the core's vocabulary)
     Marker,
     Member,
     Observation,
+    RestoreRecord,
     UnitInfo,
 )
 
@@ -112,6 +113,14 @@ class WipeStaleData:
 
 
 @dataclass(frozen=True)
+class DropSuperseded:
+    """The leader restored the cluster from a snapshot; this unit's data is of the cluster the
+    restore replaced: stop etcd and wipe it, then join the restored cluster as a learner."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class RemoveMember:
     """`member remove`: a member whose data is gone, or whose unit is gone."""
 
@@ -153,6 +162,7 @@ LocalStep = (
     | Join
     | Promote
     | WipeStaleData
+    | DropSuperseded
     | RemoveMember
     | Blocked
 )
@@ -175,6 +185,9 @@ DepartureStep = Wait | MoveLeader | RemoveMember | Left | LastVoter | Blocked
 
 def next_local_step(obs: Observation, new_token: str) -> LocalStep:
     """What this unit does about its own member. `new_token` is used only to plan a bootstrap."""
+    superseded = _superseded(obs)
+    if superseded:
+        return DropSuperseded(reason=superseded)
     if obs.running:
         return _running_step(obs)
     if obs.disk.has_member_data:
@@ -205,6 +218,23 @@ def next_local_step(obs: Observation, new_token: str) -> LocalStep:
         if listed is not None and listed.started:
             return _remove_lost_self(obs.cluster, listed)
     return Wait("waiting for the leader to add this unit as a learner")
+
+
+def _superseded(obs: Observation) -> str | None:
+    """Data the leader's restore record names as replaced. Decided from the record and the
+    marker alone: a member of the replaced cluster may still run, and must not be asked."""
+    record = obs.app.restore
+    marker = obs.disk.marker
+    if record is None or marker is None or not obs.disk.has_member_data:
+        return None
+    if record.seed == obs.me.member_name or obs.app.cluster_id != record.cluster_id:
+        return None
+    if marker.cluster_id != record.superseded:
+        return None
+    return (
+        f"data of cluster {marker.cluster_id}, replaced by restore {record.id} "
+        f"(snapshot {record.snapshot})"
+    )
 
 
 def _remove_lost_self(view: ClusterView, listed: Member) -> LocalStep:

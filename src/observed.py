@@ -85,6 +85,18 @@ class AppState:
     cluster_id: str | None = None
     join: JoinTicket | None = None
     restart_turn: str | None = None  # the one unit allowed to restart now
+    restore: RestoreRecord | None = None  # the last whole-cluster restore
+
+
+@dataclass(frozen=True)
+class RestoreRecord:
+    """The leader restored the cluster from a snapshot: data of `superseded` is to be dropped."""
+
+    id: str
+    snapshot: str
+    superseded: str  # the cluster id before the restore
+    cluster_id: str  # the cluster id the restore made
+    seed: str  # the member name that restored; the others rejoin it as learners
 
 
 @dataclass(frozen=True)

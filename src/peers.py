@@ -10,7 +10,7 @@ from collections.abc import MutableMapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from membership import AppState, JoinTicket, UnitInfo
+from membership import AppState, JoinTicket, RestoreRecord, UnitInfo
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,16 @@ class TicketData(BaseModel):
     initial_cluster: str = Field(alias="initial-cluster", min_length=3)
 
     _check_url = field_validator("peer_url")(_url)
+
+
+class RestoreData(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    id: str = Field(pattern=r"^[0-9a-f]{8,32}$")
+    snapshot: str = Field(min_length=1)
+    superseded: str = Field(pattern=_HEX_ID)
+    cluster_id: str = Field(alias="cluster-id", pattern=_HEX_ID)
+    seed: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
 
 
 def read_unit(unit: str, databag: MutableMapping[str, str]) -> UnitInfo | None:
@@ -84,7 +94,38 @@ def read_app(databag: MutableMapping[str, str]) -> AppState:
         cluster_id=databag.get("cluster-id") or None,
         join=_read_ticket(databag.get("join", "")),
         restart_turn=databag.get("restart-turn") or None,
+        restore=_read_restore(databag.get("restore", "")),
     )
+
+
+def _read_restore(raw: str) -> RestoreRecord | None:
+    if not raw:
+        return None
+    try:
+        data = RestoreData.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as error:
+        logger.warning("ignoring garbage restore record in peer app data: %s", _short(error))
+        return None
+    return RestoreRecord(
+        id=data.id,
+        snapshot=data.snapshot,
+        superseded=data.superseded,
+        cluster_id=data.cluster_id,
+        seed=data.seed,
+    )
+
+
+def write_restore(databag: MutableMapping[str, str], record: RestoreRecord) -> None:
+    data = RestoreData.model_validate(
+        {
+            "id": record.id,
+            "snapshot": record.snapshot,
+            "superseded": record.superseded,
+            "cluster-id": record.cluster_id,
+            "seed": record.seed,
+        }
+    )
+    databag["restore"] = json.dumps(data.model_dump(by_alias=True), sort_keys=True)
 
 
 def _read_ticket(raw: str) -> JoinTicket | None:

@@ -119,12 +119,19 @@ class Reconciler:
         others = self.peer_units()
         running = self.workload.is_running()
         client = self.etcdctl(others, running)
+        app = peers.read_app(self.app_bag)
         view = None
         if client is not None:
             try:
                 view = client.view()
             except EtcdctlError as error:
                 logger.info("no member answered a member list: %s", error.reason)
+        if (
+            view is not None
+            and client is not None
+            and app.cluster_id not in (None, view.cluster_id)
+        ):
+            view = self._view_of(app.cluster_id, client.endpoints) or view
         assert self.relation is not None
         present = {u.name.replace("/", "-") for u in self.relation.units} | {self.me.member_name}
         running_digest = self._running_digest() if running else None
@@ -133,7 +140,7 @@ class Reconciler:
         obs = core.Observation(
             me=self.me,
             is_leader=self.charm.unit.is_leader(),
-            app=peers.read_app(self.app_bag),
+            app=app,
             peers=others,
             disk=self.disk(),
             running=running,
@@ -145,6 +152,18 @@ class Reconciler:
             ),
         )
         return obs
+
+    def _view_of(self, cluster_id: str | None, endpoints: list[str]) -> core.ClusterView | None:
+        """After a restore a removed member of the old cluster may answer for a while: ask
+        each endpoint alone for the view of the recorded cluster before taking another one."""
+        for endpoint in endpoints:
+            try:
+                view = Etcdctl(self.workload.run, [endpoint]).view()
+            except EtcdctlError:
+                continue
+            if view.cluster_id == cluster_id:
+                return view
+        return None
 
     def _running_digest(self) -> str | None:
         text = self.workload.config_text() or ""
@@ -244,6 +263,14 @@ class Reconciler:
                 "decision: wipe-stale-data member=%s (%s)", self.me.member_name, step.reason
             )
             self.workload.wipe_data()
+            return True
+        if isinstance(step, core.DropSuperseded):
+            logger.warning(
+                "decision: drop-superseded-data member=%s (%s)", self.me.member_name, step.reason
+            )
+            self.workload.stop()
+            self.workload.wipe_data()
+            self.me = dataclasses.replace(self.me, member_id=None)
             return True
         if isinstance(step, core.RemoveMember):
             assert obs.cluster is not None

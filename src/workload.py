@@ -78,6 +78,10 @@ class Workload:
         text = json.dumps({"member-id": member_id, "cluster-id": cluster_id}, sort_keys=True)
         self.container.push(MARKER_PATH, text, make_dirs=True)
 
+    def clear_marker(self) -> None:
+        if self.container.exists(MARKER_PATH):
+            self.container.remove_path(MARKER_PATH)
+
     def wipe_data(self) -> None:
         """Remove the member's data and its marker. Only for data the cluster no longer has."""
         if self.container.exists(DATA_DIR):

@@ -217,12 +217,12 @@ class Juju:
         """etcd crashes; Pebble restarts it (with its backoff). No hook runs."""
         self.units[name].pod.kill9("etcd")
 
-    def run_action(self, name: str, action: str, **params: Any) -> ActionResult:
+    def run_action(self, name: str, action: str, /, **params: Any) -> ActionResult:
         """`juju run <unit> <action> key=value ...`: runs now, between hooks, as Juju does.
         A failed action still keeps what it wrote to databags (it is not a hook error)."""
         unit = self.units[name]
         state = self._state_for(unit)
-        unit.ctx.bench_pod = unit.pod  # type: ignore[attr-defined]
+        _attach(unit)
         started = time.monotonic()
         try:
             out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
@@ -284,7 +284,7 @@ class Juju:
         event = unit.queue.popleft()
         state = self._state_for(unit)
         trigger = self._event(unit, event, state)
-        unit.ctx.bench_pod = unit.pod  # type: ignore[attr-defined]
+        _attach(unit)
         unit.run_starts.append(time.time())
         started = time.monotonic()
         try:
@@ -477,3 +477,11 @@ class Juju:
 
     def client_endpoints(self) -> list[str]:
         return [f"http://{self.address(n)}:2379" for n in self.units if self.units[n].pod.net]
+
+
+def _attach(unit: Unit) -> None:
+    """Point the unit's Context at its pod: Pebble calls go to the pod's processes, and the
+    `data` storage, as the charm container sees it, is the pod's storage directory (Juju mounts
+    storage in the charm container too)."""
+    unit.ctx.bench_pod = unit.pod  # type: ignore[attr-defined]
+    unit.ctx._get_storage_root = lambda name, index, pod=unit.pod: pod.storage_dir  # type: ignore[method-assign]

@@ -1,0 +1,221 @@
+"""The restore action: the whole cluster back to one snapshot.
+
+How, and why this way:
+1. Verify the file before anything is touched: the sha256 recorded when it was taken, the
+   sha256 etcd appended to it, `snapshot status`, and a real `snapshot restore` into a staging
+   directory (which checks the hash once more). Any failure ends the action; nothing changed.
+2. Take the old cluster down member by member from the leader unit: leadership moves here,
+   then every other member is removed (one change at a time, quorum kept), so no other member
+   goes on serving old data as a cluster of its own while the restore runs.
+3. Swap the staged data in (the previous data is kept aside), start it as a one-member cluster
+   with a new token, wait until it is a healthy voter.
+4. Record the restore in peer app data: the new cluster id, and that data of the old cluster is
+   superseded. Every other unit, on whatever hook it runs next (or after its pod restarts),
+   finds its data superseded, wipes it, and joins the restored cluster as a learner through the
+   usual path, one at a time, and is promoted once in sync: the snapshot reaches the other units
+   through etcd's own replication rather than a file copy between pods, which a distroless
+   etcd image has no tool for. This is how etcd-druid and etcd-operator restore too (a seed
+   member, then scale-up), and it keeps "learner before voter" for every member that returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import backups as bk
+import peers
+import toolbox
+from etcdctl import Etcdctl, EtcdctlError
+from membership import MoveLeader, RemoveMember, RestoreRecord
+from snapshot_tool import SnapshotTool
+from toolbox import ActionRefused
+from workload import DATA_DIR, STORAGE_ROOT
+
+if TYPE_CHECKING:
+    from reconciler import Reconciler
+
+logger = logging.getLogger(__name__)
+
+CUT_STEPS = 16  # one leader move plus one removal per member, with room for retries
+DATA_NAME = DATA_DIR.removeprefix(f"{STORAGE_ROOT}/")
+ASIDE_PREFIX = "pre-restore-"
+
+
+def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    name = bk.check_name(name)
+    path = store.file(name)
+    verified = _verify(rec, store, name, path)
+    restore_id = uuid.uuid4().hex[:12]
+    token = f"{rec.charm.app.name}-restore-{restore_id}"
+    staging = f"restore-{restore_id}"
+    tool = SnapshotTool(rec.workload.run, rec.etcd_version())
+    logger.warning("decision: restore id=%s snapshot=%s (staging)", restore_id, name)
+    try:
+        tool.restore(
+            store.workload_file(name),
+            f"{STORAGE_ROOT}/{staging}",
+            name=rec.me.member_name,
+            initial_cluster=rec.solo_cluster,
+            peer_url=rec.me.peer_url,
+            token=token,
+        )
+    except EtcdctlError as error:
+        shutil.rmtree(store.root / staging, ignore_errors=True)
+        raise ActionRefused(f"{tool.binary} cannot restore {name!r}: {error.reason}") from error
+
+    try:
+        old_cluster, removed = _cut(rec, force)
+    except (ActionRefused, EtcdctlError) as error:
+        shutil.rmtree(store.root / staging, ignore_errors=True)
+        raise ActionRefused(f"{error} (staged restore discarded)") from error
+
+    aside = _swap_in(rec, store.root, staging, restore_id)
+    try:
+        rec.write_config("new", rec.solo_cluster, token)
+        rec.workload.start()
+        rec.await_started()
+        rec.await_healthy_voter()
+        view = Etcdctl(rec.workload.run, [rec.me.client_url]).view()
+    except Exception as error:
+        _roll_back(rec, store.root, aside, restore_id)
+        raise ActionRefused(
+            f"the restored member did not come up ({error}); the previous data is back and "
+            "running as a one-member cluster, and the other units rejoin it"
+        ) from error
+
+    member = view.find(rec.me.member_name, rec.me.peer_url)
+    assert member is not None
+    record = RestoreRecord(
+        id=restore_id,
+        snapshot=name,
+        superseded=old_cluster or "0",
+        cluster_id=view.cluster_id,
+        seed=rec.me.member_name,
+    )
+    bag = rec.app_bag
+    bag.update(
+        {
+            "cluster-id": view.cluster_id,
+            "cluster-token": token,
+            "bootstrap-member": rec.me.member_name,
+            "join": "",
+            "restart-turn": "",
+        }
+    )
+    peers.write_restore(bag, record)
+    rec.me = dataclasses.replace(rec.me, member_id=member.id)
+    rec.publish_me(rec.observe())
+    logger.warning(
+        "decision: restored id=%s cluster=%s member=%s", restore_id, view.cluster_id, member.id
+    )
+    units: dict[str, str] = {
+        rec.me.member_name: f"restored; member {member.id}, the first of the new cluster"
+    }
+    for other in rec.peer_units():
+        gone = "removed from the old cluster; " if other.member_name in removed else ""
+        units[other.member_name] = f"{gone}wipes its data and rejoins as a learner next"
+    return {
+        "restore-id": restore_id,
+        "snapshot": name,
+        "sha256": verified["sha256"],
+        "revision": verified["revision"],
+        "keys": verified["keys"],
+        "cluster-id": view.cluster_id,
+        "previous-cluster-id": old_cluster or "none",
+        "previous-data": f"{STORAGE_ROOT}/{aside.name}" if aside else "none",
+        "took": f"{time.monotonic() - started:.2f}s",
+        "units": units,
+        "next": "the other units rejoin one at a time; juju status shows k/N healthy voters",
+    }
+
+
+def _verify(rec: Reconciler, store: bk.Backups, name: str, path: Path) -> dict[str, str]:
+    if not path.exists():
+        known = ", ".join(store.names()) or "none"
+        raise ActionRefused(
+            f"no snapshot {name!r} on {rec.me.unit} (snapshots are kept per unit; here: {known})"
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise ActionRefused(f"snapshot {name!r} is an empty file")
+    meta = store.meta(name)
+    sha = bk.file_sha256(path)
+    if meta is not None and meta.sha256 != sha:
+        raise ActionRefused(
+            f"snapshot {name!r} changed since it was taken: sha256 {sha[:12]}..., "
+            f"recorded {meta.sha256[:12]}...; nothing was changed"
+        )
+    if not bk.embedded_hash_ok(path):
+        raise ActionRefused(
+            f"{name!r} is not an intact etcd snapshot: its contents do not match the sha256 "
+            "etcd appends when saving (truncated, corrupted, or not a snapshot); nothing changed"
+        )
+    try:
+        status = SnapshotTool(rec.workload.run, rec.etcd_version()).status(
+            store.workload_file(name)
+        )
+    except EtcdctlError as error:
+        raise ActionRefused(f"etcd cannot read snapshot {name!r}: {error.reason}") from error
+    need = bk.space_needed(size)
+    free = store.free_bytes()
+    if free < need:
+        raise ActionRefused(
+            f"not enough space to restore: {bk.human_bytes(free)} free, {bk.human_bytes(need)} "
+            "needed; remove old snapshots first"
+        )
+    return {"sha256": sha, "revision": str(status.revision), "keys": str(status.total_keys)}
+
+
+def _cut(rec: Reconciler, force: bool) -> tuple[str | None, list[str]]:
+    """Shrink the old cluster to this unit's member. Returns the old cluster id and who went."""
+    obs = rec.observe()
+    old_cluster = obs.app.cluster_id or (obs.cluster.cluster_id if obs.cluster else None)
+    removed: list[str] = []
+    for _ in range(CUT_STEPS):
+        step = toolbox.next_cut_step(obs.cluster, rec.me.member_name, force)
+        if isinstance(step, MoveLeader):
+            assert obs.cluster is not None
+            rec.move_leader(obs.cluster, step.to, "restore")
+        elif isinstance(step, RemoveMember):
+            assert obs.cluster is not None
+            rec.remove_member(rec.voters_client(obs.cluster), step)
+            removed.append(step.member.name or step.member.id)
+        else:
+            return old_cluster, removed
+        obs = rec.observe()
+    raise ActionRefused(f"the old cluster did not shrink to one member (removed: {removed})")
+
+
+def _swap_in(rec: Reconciler, root: Path, staging: str, restore_id: str) -> Path | None:
+    """Stop etcd; the previous data goes aside (one generation kept), the staged data in."""
+    rec.workload.stop()
+    for old in root.glob(f"{ASIDE_PREFIX}*"):
+        shutil.rmtree(old, ignore_errors=True)
+    data = root / DATA_NAME
+    aside = None
+    if data.exists():
+        aside = root / f"{ASIDE_PREFIX}{restore_id}"
+        os.rename(data, aside)
+    os.rename(root / staging, data)
+    rec.workload.clear_marker()
+    return aside
+
+
+def _roll_back(rec: Reconciler, root: Path, aside: Path | None, restore_id: str) -> None:
+    logger.error("decision: restore id=%s failed; putting the previous data back", restore_id)
+    rec.workload.stop()
+    data = root / DATA_NAME
+    if data.exists():
+        os.rename(data, root / f"failed-restore-{restore_id}")
+    if aside is not None:
+        os.rename(aside, data)
+        rec.write_config("existing", rec.solo_cluster, "existing")
+        rec.workload.start()
