@@ -17,6 +17,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
 logger = logging.getLogger(__name__)
 
 BACKUPS_DIR = "backups"
@@ -32,7 +34,7 @@ class BadName(ValueError):
 
 def check_name(name: str) -> str:
     """A snapshot name is a plain file name: no path separators, no `..`, no leading dot."""
-    if not NAME_PATTERN.match(name) or ".." in name:
+    if not NAME_PATTERN.fullmatch(name) or ".." in name:
         raise BadName(
             f"invalid snapshot name {name!r}: use 1-100 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit, without '..' or '/'"
@@ -87,6 +89,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_META = TypeAdapter(SnapshotMeta)
+
+
 class Backups:
     """The backups folder, seen from the charm container at `storage_root`, and from the
     workload at `workload_root` (both the same volume)."""
@@ -128,25 +133,30 @@ class Backups:
 
     def publish(self, meta: SnapshotMeta) -> None:
         """Move a verified snapshot into the folder, sidecar first so no listed file lacks it."""
-        self._meta_path(meta.name).write_text(json.dumps(asdict(meta), indent=1, sort_keys=True))
-        os.replace(self.incoming(meta.name), self.file(meta.name))
+        sidecar = self._meta_path(meta.name)
+        sidecar.write_text(json.dumps(asdict(meta), indent=1, sort_keys=True))
+        try:
+            os.replace(self.incoming(meta.name), self.file(meta.name))
+        except OSError:
+            sidecar.unlink(missing_ok=True)
+            raise
 
     def _meta_path(self, name: str) -> Path:
         return self.folder / f"{name}.json"
 
     def meta(self, name: str) -> SnapshotMeta | None:
         try:
-            return SnapshotMeta(**json.loads(self._meta_path(name).read_text()))
+            return _META.validate_python(json.loads(self._meta_path(name).read_text()))
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, ValidationError) as error:
             logger.warning("ignoring unreadable sidecar of snapshot %s: %s", name, error)
             return None
 
     def names(self) -> list[str]:
         if not self.folder.is_dir():
             return []
-        return sorted(p.stem for p in self.folder.glob("*.db") if NAME_PATTERN.match(p.stem))
+        return sorted(p.stem for p in self.folder.glob("*.db") if NAME_PATTERN.fullmatch(p.stem))
 
     def listing(self) -> list[tuple[str, int, SnapshotMeta | None]]:
         """(name, size on disk, sidecar), oldest first by creation time then name."""

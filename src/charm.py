@@ -107,7 +107,7 @@ class EtcdK8sCharm(ops.CharmBase):
                 rec, self._backups(), _required(event, "name"), _bool(event, "force")
             ),
             leader_only=True,
-            then_reconcile=True,
+            then_status=_restored_status,
         )
 
     def _on_defrag(self, event: ops.ActionEvent) -> None:
@@ -159,7 +159,8 @@ class EtcdK8sCharm(ops.CharmBase):
         work: Callable[[Reconciler], dict[str, Any]],
         leader_only: bool = False,
         etcd: bool = True,
-        then_reconcile: bool = False,
+        then_status: Callable[[dict[str, Any]], tuple[ops.StatusBase, ops.StatusBase]]
+        | None = None,
     ) -> None:
         """Fail with a reason, never with a traceback, and change nothing when refusing."""
         action = event.handle.kind.removesuffix("_action").replace("_", "-")
@@ -181,8 +182,8 @@ class EtcdK8sCharm(ops.CharmBase):
             event.fail(f"etcdctl failed: {error.reason}")
             return
         event.set_results(results)
-        if then_reconcile:
-            self._reconcile(event)
+        if then_status is not None:
+            self.unit.status, self.app.status = then_status(results)
 
     def _action_reconciler(self) -> Reconciler:
         if not self.workload.ready or self.model.get_relation(PEER_RELATION) is None:
@@ -236,6 +237,24 @@ class EtcdK8sCharm(ops.CharmBase):
             return False
         text = self.workload.config_text() or ""
         return not text.startswith(f"{DIGEST_PREFIX}{options_digest(options)}\n")
+
+
+def _restored_status(results: dict[str, Any]) -> tuple[ops.StatusBase, ops.StatusBase]:
+    """Right after a restore: the other units have yet to see it (peer data is published when
+    the action ends); their hooks and the leader's next ones bring them back."""
+    units = len(results["units"])
+    mine = ops.ActiveStatus(f"leader, restored from {results['snapshot']}")
+    if units == 1:
+        return mine, ops.ActiveStatus(
+            f"1/1 units are healthy voters; restored from {results['snapshot']}"
+        )
+    return (
+        mine,
+        ops.WaitingStatus(
+            f"1/{units} units are healthy voters; restored from {results['snapshot']}, "
+            "the other units rejoin as learners"
+        ),
+    )
 
 
 def _text(event: ops.ActionEvent, key: str) -> str | None:

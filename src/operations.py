@@ -56,7 +56,14 @@ def default_name(now: datetime.datetime | None = None) -> str:
 
 
 def snapshot(rec: Reconciler, store: bk.Backups, name: str | None, keep: int) -> dict[str, Any]:
-    name = bk.check_name(name) if name else default_name()
+    if not name:
+        name = default_name()
+        taken = name
+        for count in range(2, 100):
+            if not store.exists(name):
+                break
+            name = f"{taken}-{count}"  # several in one second
+    name = bk.check_name(name)
     if store.exists(name):
         raise ActionRefused(f"a snapshot named {name!r} exists already on this unit")
     view = _view(rec, "snapshot")
@@ -99,7 +106,9 @@ def snapshot(rec: Reconciler, store: bk.Backups, name: str | None, keep: int) ->
             etcd_version=status[0].version,
             member=toolbox.label(source),
             cluster_id=view.cluster_id,
-            created=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created=datetime.datetime.now(datetime.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
         )
         store.publish(meta)
     except EtcdctlError as error:
@@ -108,7 +117,8 @@ def snapshot(rec: Reconciler, store: bk.Backups, name: str | None, keep: int) ->
         raise ActionRefused(f"snapshot failed, no file kept: {error}") from error
     finally:
         store.discard_incoming()
-    removed = store.beyond_retention(keep) if keep else []
+    # Never the one just taken, whatever the clock says.
+    removed = [n for n in store.beyond_retention(keep) if n != name] if keep else []
     for old in removed:
         logger.info("decision: remove-snapshot name=%s (keep=%s)", old, keep)
         store.remove(old)
@@ -273,9 +283,7 @@ def _alarm_lines(view: ClusterView, alarms: list[tuple[str, str]]) -> str:
 
 
 def alarm_list(rec: Reconciler) -> dict[str, Any]:
-    view = rec.observe().cluster
-    if view is None:
-        raise ActionRefused("no etcd member answers; nothing to ask for alarms")
+    view = _view(rec, "alarm-list")
     alarms = rec.voters_client(view).alarm_list()
     return {"count": str(len(alarms)), "alarms": _alarm_lines(view, alarms)}
 
@@ -334,14 +342,19 @@ def cluster_status(rec: Reconciler) -> dict[str, Any]:
         for status in found:
             unit = units.get(status.endpoint)
             key = unit.member_name if unit else status.endpoint
-            results[key] = {**_status_fields(status), "leader-seen": str(status.leader_id != "0")}
+            results[key] = {
+                **_status_fields(status),
+                "leader-seen": "yes" if status.leader_id != "0" else "no",
+            }
         return results
     statuses = _statuses(client, view)
     health = client.endpoint_health([m.client_urls[0] for m in view.voters if m.client_urls])
-    try:
-        alarms = _alarm_lines(view, rec.voters_client(view).alarm_list())
-    except EtcdctlError as error:
-        alarms = f"unknown: {error.reason}"
+    alarms = "unknown: no quorum to ask"
+    if has_quorum(view):
+        try:
+            alarms = _alarm_lines(view, rec.voters_client(view).alarm_list())
+        except EtcdctlError as error:
+            alarms = f"unknown: {error.reason}"
     leader = next((m for m in view.members if m.id == view.leader_id), None)
     results = {
         "cluster-id": view.cluster_id,

@@ -210,7 +210,10 @@ class Reconciler:
         return Outcome(local=local, cluster=cluster, view=obs.cluster, me=self.me, quorum_lost=lost)
 
     def publish_me(self, obs: core.Observation | None = None) -> None:
-        view = obs.cluster if obs else None
+        self.publish_view(obs.cluster if obs else None)
+
+    def publish_view(self, view: core.ClusterView | None) -> None:
+        """Mark the data with its member and cluster, and say who this unit is in peer data."""
         if view is not None and self.workload.is_running():
             member = view.find(self.me.member_name, self.me.peer_url)
             if member is not None and member.started:

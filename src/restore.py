@@ -33,9 +33,9 @@ import backups as bk
 import peers
 import toolbox
 from etcdctl import Etcdctl, EtcdctlError
-from membership import MoveLeader, RemoveMember, RestoreRecord
+from membership import ClusterView, MoveLeader, RemoveMember, RestoreRecord
 from snapshot_tool import SnapshotTool
-from toolbox import ActionRefused
+from toolbox import ActionRefused, CutDone
 from workload import DATA_DIR, STORAGE_ROOT
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+SERVE_PATIENCE = 60.0  # seconds for the restored member to serve; a big db takes longer to load
 CUT_STEPS = 16  # one leader move plus one removal per member, with room for retries
 DATA_NAME = DATA_DIR.removeprefix(f"{STORAGE_ROOT}/")
 ASIDE_PREFIX = "pre-restore-"
@@ -81,9 +82,7 @@ def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[
     try:
         rec.write_config("new", rec.solo_cluster, token)
         rec.workload.start()
-        rec.await_started()
-        rec.await_healthy_voter()
-        view = Etcdctl(rec.workload.run, [rec.me.client_url]).view()
+        view = _await_serving(rec)
     except Exception as error:
         _roll_back(rec, store.root, aside, restore_id)
         raise ActionRefused(
@@ -112,7 +111,7 @@ def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[
     )
     peers.write_restore(bag, record)
     rec.me = dataclasses.replace(rec.me, member_id=member.id)
-    rec.publish_me(rec.observe())
+    rec.publish_view(view)
     logger.warning(
         "decision: restored id=%s cluster=%s member=%s", restore_id, view.cluster_id, member.id
     )
@@ -178,20 +177,50 @@ def _cut(rec: Reconciler, force: bool) -> tuple[str | None, list[str]]:
     """Shrink the old cluster to this unit's member. Returns the old cluster id and who went."""
     obs = rec.observe()
     old_cluster = obs.app.cluster_id or (obs.cluster.cluster_id if obs.cluster else None)
+    view = obs.cluster
     removed: list[str] = []
     for _ in range(CUT_STEPS):
-        step = toolbox.next_cut_step(obs.cluster, rec.me.member_name, force)
-        if isinstance(step, MoveLeader):
-            assert obs.cluster is not None
-            rec.move_leader(obs.cluster, step.to, "restore")
-        elif isinstance(step, RemoveMember):
-            assert obs.cluster is not None
-            rec.remove_member(rec.voters_client(obs.cluster), step)
-            removed.append(step.member.name or step.member.id)
-        else:
+        step = toolbox.next_cut_step(view, rec.me.member_name, force)
+        if isinstance(step, CutDone):
             return old_cluster, removed
-        obs = rec.observe()
+        assert view is not None
+        if isinstance(step, MoveLeader):
+            rec.move_leader(view, step.to, "restore")
+        else:
+            rec.remove_member(rec.voters_client(view), step)
+            removed.append(step.member.name or step.member.id)
+        view = _remaining(rec, view, step)
     raise ActionRefused(f"the old cluster did not shrink to one member (removed: {removed})")
+
+
+def _remaining(rec: Reconciler, view: ClusterView, step: MoveLeader | RemoveMember) -> ClusterView:
+    """The view again, asked only of the members still in it: a removed member may linger."""
+    gone = step.member.id if isinstance(step, RemoveMember) else None
+    urls = [m.client_urls[0] for m in view.members if m.client_urls and m.id != gone]
+    try:
+        return Etcdctl(rec.workload.run, urls).view()
+    except EtcdctlError as error:
+        raise ActionRefused(f"the old cluster stopped answering: {error.reason}") from error
+
+
+def _await_serving(rec: Reconciler) -> ClusterView:
+    """Until the restored member, asked alone, is a healthy voter with a leader (itself)."""
+    client = Etcdctl(rec.workload.run, [rec.me.client_url])
+    deadline = time.monotonic() + SERVE_PATIENCE
+    while True:
+        if not rec.workload.is_running():
+            raise RuntimeError("etcd exited right after it was started; see its log")
+        try:
+            view = client.view()
+        except EtcdctlError:
+            view = None
+        member = view.find(rec.me.member_name, rec.me.peer_url) if view else None
+        healthy = view and member and member.started and member.id in view.healthy_ids
+        if view and healthy and view.leader_id:
+            return view
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not serving after {SERVE_PATIENCE:.0f}s")
+        time.sleep(0.2)
 
 
 def _swap_in(rec: Reconciler, root: Path, staging: str, restore_id: str) -> Path | None:

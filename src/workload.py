@@ -93,7 +93,10 @@ class Workload:
         self.container.restart(SERVICE)
 
     def stop(self) -> None:
-        if self.is_running():
+        """Stop etcd, also when it is between restarts (Pebble's backoff): a service left in
+        backoff would start again over whatever the charm does to the data next."""
+        services = self.container.get_services(SERVICE)
+        if SERVICE in services and services[SERVICE].current != ops.pebble.ServiceStatus.INACTIVE:
             self.container.stop(SERVICE)
 
     def is_running(self) -> bool:

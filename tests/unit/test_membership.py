@@ -15,6 +15,7 @@ from membership import (
     ClearTicket,
     ClusterView,
     Disk,
+    DropSuperseded,
     Idle,
     Join,
     JoinTicket,
@@ -29,6 +30,7 @@ from membership import (
     PublishTicket,
     RecordCluster,
     RemoveMember,
+    RestoreRecord,
     StartMember,
     UnitInfo,
     Wait,
@@ -1272,3 +1274,150 @@ def test_random_schedules_bootstrap_once_and_converge(seed):
     assert not any(m.is_learner for m in model.members)
     assert model.app.join is None and model.app.cluster_id == model.cluster_id
     assert all(model.running.values())
+
+
+# ---- after a restore: data of the superseded cluster --------------------------------------------
+
+OLD_CLUSTER = "dead01"
+RECORD = RestoreRecord(
+    id="0123abcd",
+    snapshot="nightly",
+    superseded=OLD_CLUSTER,
+    cluster_id=CLUSTER_ID,
+    seed=f"{APP}-0",
+)
+
+
+def restored(**changes) -> AppState:
+    """App data after the leader (etcd-k8s-0) restored: the new cluster id and the record."""
+    return formed(restore=RECORD, **changes)
+
+
+def old_cluster(healthy: set[str] | None = None) -> ClusterView:
+    """The replaced cluster, still answering from units that have not dropped it yet."""
+    members = [member(unit(i), f"a{i}") for i in range(3)]
+    return view(*members, cluster_id=OLD_CLUSTER, healthy=healthy, leader="a1")
+
+
+def new_cluster() -> ClusterView:
+    return view(member(unit(0), "b0"), leader="b0")
+
+
+class TestSuperseded:
+    def after_restore(self, me: UnitInfo | None = None, **kw) -> Observation:
+        me = me or unit(1)
+        kw.setdefault("app", restored())
+        kw.setdefault("data", True)
+        kw.setdefault("marker", Marker("a1", OLD_CLUSTER))
+        return observe(me, peers=tuple(unit(i) for i in range(3) if i != me.number), **kw)
+
+    @pytest.mark.parametrize("is_leader", [False, True])
+    @pytest.mark.parametrize(
+        "cluster", [None, new_cluster(), old_cluster()], ids=["none", "new", "old"]
+    )
+    def test_stopped_unit_with_old_data_drops_it(self, is_leader, cluster):
+        step = local(self.after_restore(leader=is_leader, cluster=cluster))
+        assert isinstance(step, DropSuperseded)
+        assert OLD_CLUSTER in step.reason
+        assert RECORD.id in step.reason
+        assert RECORD.snapshot in step.reason
+
+    @pytest.mark.parametrize("is_leader", [False, True])
+    @pytest.mark.parametrize(
+        "cluster", [None, new_cluster(), old_cluster()], ids=["none", "new", "old"]
+    )
+    def test_running_unit_with_old_data_drops_it(self, is_leader, cluster):
+        obs = self.after_restore(leader=is_leader, running=True, cluster=cluster)
+        assert isinstance(local(obs), DropSuperseded)
+
+    @pytest.mark.parametrize(
+        "cluster, without_record",
+        [
+            (old_cluster(), Idle()),  # a voter of the old cluster, still serving
+            (None, Wait("etcd is running but no member answers: waiting for quorum")),
+        ],
+        ids=["idle-voter", "waiting"],
+    )
+    def test_takes_precedence_over_the_running_step(self, cluster, without_record):
+        obs = self.after_restore(running=True, cluster=cluster)
+        assert local(dataclasses.replace(obs, app=formed())) == without_record
+        assert isinstance(local(obs), DropSuperseded)
+
+    def test_takes_precedence_over_promoting_an_old_learner(self):
+        me = member(unit(1), "a1", learner=True)
+        cluster = view(member(unit(0), "a0"), me, cluster_id=OLD_CLUSTER, leader="a0")
+        obs = self.after_restore(running=True, cluster=cluster)
+        assert local(dataclasses.replace(obs, app=formed())) == Promote(member=me)
+        assert isinstance(local(obs), DropSuperseded)
+
+    def test_takes_precedence_over_starting_the_data(self):
+        # No member answers: without the record the old data would be started.
+        obs = self.after_restore(cluster=None)
+        assert local(dataclasses.replace(obs, app=formed())) == StartMember()
+        assert isinstance(local(obs), DropSuperseded)
+
+    @pytest.mark.parametrize("running", [False, True])
+    def test_not_for_the_seed(self, running):
+        obs = self.after_restore(
+            me=unit(0), marker=Marker("a0", OLD_CLUSTER), running=running, cluster=new_cluster()
+        )
+        assert not isinstance(local(obs), DropSuperseded)
+
+    def test_the_seed_runs_the_restored_cluster(self):
+        obs = self.after_restore(
+            me=unit(0), marker=Marker("b0", CLUSTER_ID), running=True, cluster=new_cluster()
+        )
+        assert local(obs) == Idle()
+
+    @pytest.mark.parametrize("running", [False, True])
+    def test_not_for_data_of_the_restored_cluster(self, running):
+        cluster = view(member(unit(0), "b0"), member(unit(1), "b1"), leader="b0")
+        obs = self.after_restore(marker=Marker("b1", CLUSTER_ID), running=running, cluster=cluster)
+        assert local(obs) == (Idle() if running else StartMember())
+
+    def test_not_for_data_of_a_third_cluster(self):
+        obs = self.after_restore(marker=Marker("a1", "beef"), cluster=new_cluster())
+        step = local(obs)
+        assert not isinstance(step, DropSuperseded)
+        assert isinstance(step, WipeStaleData)  # the ordinary stale-data check still applies
+
+    @pytest.mark.parametrize("running", [False, True])
+    def test_not_without_a_marker(self, running):
+        obs = self.after_restore(marker=None, running=running, cluster=None)
+        assert not isinstance(local(obs), DropSuperseded)
+
+    def test_not_without_member_data(self):
+        # A marker left beside a wiped data dir: nothing to drop, the unit joins as usual.
+        obs = self.after_restore(data=False, cluster=new_cluster())
+        assert local(obs) == Wait("waiting for the leader to add this unit as a learner")
+
+    @pytest.mark.parametrize("app_cluster_id", [OLD_CLUSTER, "beef", None])
+    @pytest.mark.parametrize("running", [False, True])
+    def test_not_when_the_app_cluster_id_is_not_the_records(self, app_cluster_id, running):
+        # A record left from an older restore, or app data not yet updated: never act on it.
+        app = AppState(
+            cluster_token=TOKEN,
+            bootstrap_member=f"{APP}-0",
+            cluster_id=app_cluster_id,
+            restore=RECORD,
+        )
+        obs = self.after_restore(app=app, running=running, cluster=None)
+        assert not isinstance(local(obs), DropSuperseded)
+
+    def test_not_without_a_record(self):
+        obs = self.after_restore(app=formed(), cluster=None)
+        assert local(obs) == StartMember()
+
+    def test_a_later_restore_supersedes_the_first_restored_cluster(self):
+        # Restored twice: data of the first restored cluster is now the superseded one.
+        second = RestoreRecord(
+            id="fedcba98", snapshot="later", superseded=CLUSTER_ID, cluster_id="5eed", seed="x"
+        )
+        app = formed(restore=second)
+        app = dataclasses.replace(app, cluster_id="5eed")
+        step = local(self.after_restore(app=app, marker=Marker("b1", CLUSTER_ID), cluster=None))
+        assert isinstance(step, DropSuperseded)
+        assert "later" in step.reason and CLUSTER_ID in step.reason
+        # The data of the cluster before the first restore is not named by the new record.
+        step = local(self.after_restore(app=app, cluster=None))
+        assert not isinstance(step, DropSuperseded)

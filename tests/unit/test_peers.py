@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
+import pydantic
 import pytest
 
 import peers
-from membership import AppState, JoinTicket, UnitInfo
+from membership import AppState, JoinTicket, RestoreRecord, UnitInfo
 
 ME = UnitInfo(
     unit="etcd-k8s/3",
@@ -220,3 +222,148 @@ class TestApp:
         assert app.cluster_token == "tok" and app.cluster_id == "abc"  # the rest still reads
         [record] = warnings(caplog)
         assert "join ticket" in record.getMessage()
+
+
+RECORD = RestoreRecord(
+    id="0123456789abcdef",
+    snapshot="nightly-2024.01.01",
+    superseded="92fe430f6b9012f5",
+    cluster_id="ee54c7103815aa13",
+    seed="etcd-k8s-0",
+)
+
+
+def good_restore() -> dict[str, str]:
+    return {
+        "id": RECORD.id,
+        "snapshot": RECORD.snapshot,
+        "superseded": RECORD.superseded,
+        "cluster-id": RECORD.cluster_id,
+        "seed": RECORD.seed,
+    }
+
+
+class TestRestoreRecord:
+    def test_write_then_read_roundtrips(self):
+        bag: dict[str, str] = {}
+        peers.write_restore(bag, RECORD)
+        assert peers.read_app(bag).restore == RECORD
+
+    def test_is_json_with_dashed_keys(self):
+        bag: dict[str, str] = {}
+        peers.write_restore(bag, RECORD)
+        assert json.loads(bag["restore"]) == good_restore()
+        assert list(bag) == ["restore"]
+
+    def test_reads_beside_the_other_fields(self):
+        bag = {
+            "cluster-token": "tok",
+            "cluster-id": RECORD.cluster_id,
+            "restart-turn": "etcd-k8s-2",
+        }
+        peers.write_ticket(bag, TICKET)
+        peers.write_restore(bag, RECORD)
+        assert peers.read_app(bag) == AppState(
+            cluster_token="tok",
+            cluster_id=RECORD.cluster_id,
+            join=TICKET,
+            restart_turn="etcd-k8s-2",
+            restore=RECORD,
+        )
+
+    def test_absent_or_empty_is_none_quietly(self, caplog):
+        with caplog.at_level(logging.WARNING, logger="peers"):
+            assert peers.read_app({}).restore is None
+            assert peers.read_app({"restore": ""}).restore is None
+        assert warnings(caplog) == []
+
+    def test_rewrite_replaces_the_previous_record(self):
+        bag: dict[str, str] = {}
+        peers.write_restore(bag, RECORD)
+        later = RestoreRecord("fedcba9876543210", "later", RECORD.cluster_id, "abc", "etcd-k8s-1")
+        peers.write_restore(bag, later)
+        assert peers.read_app(bag).restore == later
+
+    def test_extra_keys_are_ignored(self):
+        bag = {"restore": json.dumps({**good_restore(), "taken-by": "admin"})}
+        assert peers.read_app(bag).restore == RECORD
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"id": "0123abc"},  # too short
+            {"id": "0" * 33},  # too long
+            {"id": "0123ABCD"},
+            {"id": "not-hex!"},
+            {"snapshot": ""},
+            {"superseded": "xyz"},
+            {"cluster_id": "1" * 17},
+            {"seed": "Etcd_K8s/0"},
+        ],
+        ids=[
+            "short-id",
+            "long-id",
+            "upper-id",
+            "non-hex-id",
+            "empty-snapshot",
+            "bad-superseded",
+            "long-cluster-id",
+            "bad-seed",
+        ],
+    )
+    def test_writing_an_invalid_record_raises(self, changes):
+        record = dataclasses.replace(RECORD, **changes)
+        bag: dict[str, str] = {}
+        with pytest.raises(pydantic.ValidationError):
+            peers.write_restore(bag, record)
+        assert bag == {}
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "{not json",
+            "null",
+            "[]",
+            '"a string"',
+            "42",
+            json.dumps({**good_restore(), "id": "zz"}),
+            json.dumps({**good_restore(), "id": "abc"}),
+            json.dumps({**good_restore(), "superseded": "NOT-HEX"}),
+            json.dumps({**good_restore(), "cluster-id": ""}),
+            json.dumps({**good_restore(), "cluster-id": 123}),
+            json.dumps({**good_restore(), "seed": "../etc"}),
+            json.dumps({**good_restore(), "snapshot": ""}),
+            json.dumps({k: v for k, v in good_restore().items() if k != "seed"}),
+            json.dumps({k: v for k, v in good_restore().items() if k != "cluster-id"}),
+            json.dumps({"id": RECORD.id}),
+            json.dumps({}),
+        ],
+        ids=[
+            "not-json",
+            "null",
+            "list",
+            "string",
+            "number",
+            "bad-id",
+            "short-id",
+            "bad-superseded",
+            "empty-cluster-id",
+            "int-cluster-id",
+            "bad-seed",
+            "empty-snapshot",
+            "missing-seed",
+            "missing-cluster-id",
+            "only-id",
+            "empty-object",
+        ],
+    )
+    def test_garbage_reads_as_none_and_is_logged(self, caplog, raw):
+        bag = {"cluster-token": "tok", "cluster-id": "abc", "restore": raw}
+        peers.write_ticket(bag, TICKET)
+        with caplog.at_level(logging.WARNING, logger="peers"):
+            app = peers.read_app(bag)
+        assert app.restore is None
+        assert app.cluster_token == "tok" and app.cluster_id == "abc"  # the rest still reads
+        assert app.join == TICKET
+        [record] = warnings(caplog)
+        assert "restore record" in record.getMessage()
