@@ -120,8 +120,10 @@ class Backups:
         return self.file(name).exists() or self._meta_path(name).exists()
 
     def free_bytes(self) -> int:
-        self.root.mkdir(parents=True, exist_ok=True)
-        return shutil.disk_usage(self.root).free
+        """Free space where snapshots are written (the storage, unless something is mounted
+        on the backups folder itself)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(self.folder).free
 
     def prepare_incoming(self) -> None:
         """A fresh incoming folder: whatever a crashed save left there goes first."""

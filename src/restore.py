@@ -14,8 +14,8 @@ How, and why this way:
    finds its data superseded, wipes it, and joins the restored cluster as a learner through the
    usual path, one at a time, and is promoted once in sync: the snapshot reaches the other units
    through etcd's own replication rather than a file copy between pods, which a distroless
-   etcd image has no tool for. This is how etcd-druid and etcd-operator restore too (a seed
-   member, then scale-up), and it keeps "learner before voter" for every member that returns.
+   etcd image has no tool for. CoreOS's etcd-operator restored the same way (a seed member,
+   then scale-up), and it keeps "learner before voter" for every member that returns.
 """
 
 from __future__ import annotations

@@ -565,3 +565,22 @@ def test_nospace_alarm_list_and_disarm(bench: Juju) -> None:
     assert etcd.get("/nospace/after")[0] == b"ok"
     etcd.close()
     assert_formed(bench, 3)
+
+
+def test_snapshot_refuses_when_the_disk_is_too_full(bench: Juju) -> None:
+    """A small filesystem on the unit's backups folder: the space check refuses before any byte
+    is written, and no file (not even a partial one) is left behind."""
+    bench.deploy(1)
+    bench.settle()
+    unit = next(iter(bench.units))
+    folder = bench.units[unit].pod.storage_dir / "backups"
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], check=True)
+    try:
+        result = bench.run_action(unit, "snapshot", name="full")
+        assert result.failure and "not enough space" in result.failure, result.failure
+        assert list(folder.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+    assert bench.run_action(unit, "snapshot", name="roomy").failure is None
+    assert (folder / "roomy.db").exists()
