@@ -83,29 +83,30 @@ class EtcdK8sCharm(ops.CharmBase):
     # ---- the operator's actions: see actions.yaml; the work is in operations and restore -------
 
     def _on_snapshot(self, event: ops.ActionEvent) -> None:
-        self._run_action(
-            event,
-            lambda rec: operations.snapshot(
-                rec, self._backups(), _text(event, "name"), _int(event, "keep", 0) or 0
-            ),
-        )
+        def work(rec: Reconciler) -> dict[str, Any]:
+            name, keep = _text(event, "name"), _int(event, "keep", 0) or 0
+            return operations.snapshot(rec, self._backups(), name, keep)
+
+        self._run_action(event, work)
 
     def _on_list_snapshots(self, event: ops.ActionEvent) -> None:
         self._run_action(event, lambda _: operations.list_snapshots(self._backups()), etcd=False)
 
     def _on_remove_snapshot(self, event: ops.ActionEvent) -> None:
-        self._run_action(
-            event,
-            lambda _: operations.remove_snapshot(self._backups(), _required(event, "name")),
-            etcd=False,
-        )
+        def work(_: Reconciler) -> dict[str, Any]:
+            name = _required(event, "name")
+            return operations.remove_snapshot(self._backups(), name)
+
+        self._run_action(event, work, etcd=False)
 
     def _on_restore(self, event: ops.ActionEvent) -> None:
+        def work(rec: Reconciler) -> dict[str, Any]:
+            name, force = _required(event, "name"), _bool(event, "force")
+            return restore.restore(rec, self._backups(), name, force)
+
         self._run_action(
             event,
-            lambda rec: restore.restore(
-                rec, self._backups(), _required(event, "name"), _bool(event, "force")
-            ),
+            work,
             leader_only=True,
             then_status=_restored_status,
         )

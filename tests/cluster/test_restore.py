@@ -144,3 +144,34 @@ def test_restore_refuses_bad_snapshots_and_changes_nothing(bench: Juju) -> None:
     assert not any(p.name.startswith(("restore-", "pre-restore-")) for p in folder.parent.iterdir())
     settle_all(bench)
     assert_formed(bench, 3)
+
+
+def test_restore_without_quorum_needs_force(bench: Juju) -> None:
+    """Disaster recovery: two of three members are down. Restore refuses (it cannot take the
+    old cluster down member by member) until the operator says force=true; then the cluster
+    comes back from the snapshot with all three units."""
+    bench.deploy(3)
+    bench.settle()
+    leader = bench.leader
+    assert leader is not None
+    write_keys(bench, "dr", 30)
+    assert bench.run_action(leader, "snapshot", name="dr").failure is None
+    at_snapshot = all_keys(bench)
+    others = [n for n in bench.units if n != leader]
+    for name in others:
+        bench.units[name].pod.stop("etcd")
+    refused = bench.run_action(leader, "restore", name="dr")
+    assert refused.failure and "no quorum" in refused.failure and "force=true" in refused.failure
+    assert bench.units[leader].pod.is_active("etcd")
+    assert not any(
+        p.name.startswith("restore-") for p in bench.units[leader].pod.storage_dir.iterdir()
+    )
+
+    forced = bench.run_action(leader, "restore", name="dr", force=True)
+    assert forced.failure is None, forced.failure
+    assert forced.results["previous-cluster-id"] != forced.results["cluster-id"]
+    settle_all(bench)
+    assert_formed(bench, 3)
+    wait_healthy(bench)
+    for name in bench.units:
+        assert all_keys(bench, name) == at_snapshot

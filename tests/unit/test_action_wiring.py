@@ -1,0 +1,122 @@
+"""The charm's action wiring with ops.testing (no etcd): refusals name the reason and the fix,
+and change nothing; storage-only actions work without a workload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import ops
+import pytest
+from ops import testing
+
+from charm import EtcdK8sCharm, _restored_status
+
+PEERS = testing.PeerRelation("etcd-peers")
+
+
+def run(
+    action: str,
+    params: dict[str, Any] | None = None,
+    *,
+    leader: bool = True,
+    can_connect: bool = True,
+    storage_root: Path | None = None,
+) -> testing.Context:
+    ctx = testing.Context(EtcdK8sCharm)
+    storages = set()
+    if storage_root is not None:
+        storages = {testing.Storage("data")}
+        ctx._get_storage_root = lambda name, index: storage_root  # type: ignore[method-assign]
+    state = testing.State(
+        leader=leader,
+        relations={PEERS},
+        containers={testing.Container("etcd", can_connect=can_connect)},
+        storages=storages,
+    )
+    ctx.run(ctx.on.action(action, params=params or {}), state)
+    return ctx
+
+
+def failure(action: str, params: dict[str, Any] | None = None, **kwargs: Any) -> str:
+    with pytest.raises(testing.ActionFailed) as failed:
+        run(action, params, **kwargs)
+    return failed.value.message
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["restore", "defrag", "promote", "move-leader", "compact", "alarm-disarm"],
+)
+def test_leader_only_actions_refuse_elsewhere(action: str) -> None:
+    params = (
+        {"name": "x"} if action == "restore" else {"to": "x"} if action == "move-leader" else {}
+    )
+    message = failure(action, params, leader=False)
+    assert f"run {action} on the leader unit" in message
+    assert f"juju run etcd-k8s/leader {action}" in message
+
+
+@pytest.mark.parametrize("action", ["snapshot", "cluster-status", "alarm-list", "defrag"])
+def test_actions_need_the_workload(action: str) -> None:
+    assert "not ready" in failure(action, can_connect=False)
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "fragment"),
+    [
+        ("snapshot", {"keep": -1}, "keep must be a whole number"),
+        ("compact", {"revision": True}, "revision must be a whole number"),
+        ("restore", {}, "name= is required"),
+        ("move-leader", {}, "to= is required"),
+    ],
+)
+def test_bad_parameters_fail_with_the_reason(action: str, params: dict, fragment: str) -> None:
+    """What Juju's schema check lets through (it checks types, as ops.testing does here)."""
+    # Storage attached and the container reachable: only the parameter can be the reason.
+    message = failure(action, params, storage_root=Path("/nonexistent-etcd-k8s-test"))
+    assert fragment in message
+
+
+def test_list_snapshots_reads_the_storage_without_etcd(tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    (folder / "a.db").write_bytes(b"x" * 100)
+    meta = {
+        "name": "a",
+        "size": 100,
+        "sha256": "0" * 64,
+        "revision": 9,
+        "keys": 3,
+        "etcd_version": "3.5.1",
+        "member": "etcd-k8s-0",
+        "cluster_id": "1",
+        "created": "2026-11-21T10:00:00.000Z",
+    }
+    (folder / "a.json").write_text(json.dumps(meta))
+    ctx = run("list-snapshots", can_connect=False, storage_root=tmp_path)
+    results = ctx.action_results or {}
+    assert results["count"] == "1"
+    assert "a " in results["snapshots"] and " 9 " in results["snapshots"]
+
+
+def test_remove_snapshot_refuses_a_bad_or_missing_name(tmp_path: Path) -> None:
+    assert "invalid snapshot name" in failure(
+        "remove-snapshot", {"name": "../etc"}, storage_root=tmp_path
+    )
+    assert "no snapshot named 'nope'" in failure(
+        "remove-snapshot", {"name": "nope"}, storage_root=tmp_path
+    )
+
+
+def test_snapshot_actions_without_storage_say_so() -> None:
+    assert "storage is not attached" in failure("list-snapshots", can_connect=False)
+
+
+def test_restored_status() -> None:
+    one = _restored_status({"units": {"etcd-k8s-0": "x"}, "snapshot": "s"})
+    assert all(isinstance(s, ops.ActiveStatus) for s in one)
+    three = _restored_status({"units": {"a": "", "b": "", "c": ""}, "snapshot": "s"})
+    assert isinstance(three[1], ops.WaitingStatus)
+    assert three[1].message.startswith("1/3 units are healthy voters")
