@@ -178,6 +178,12 @@ class Etcdctl:
             )
         return health
 
+    def catch_up(self, endpoint: str) -> None:
+        """A linearizable read through one member: it answers only once it has applied
+        everything committed before the call, so a snapshot taken next holds every write
+        acknowledged before it."""
+        self._call("get", "etcd-k8s/catch-up", endpoints=[endpoint], json_output=False)
+
     def snapshot_save(self, endpoint: str, path: str, timeout: float) -> None:
         """Stream a consistent snapshot from one member into `path` in the container. etcdctl
         writes `<path>.part` and renames it only once the whole stream is in."""

@@ -91,6 +91,7 @@ def snapshot(rec: Reconciler, store: bk.Backups, name: str | None, keep: int) ->
     started = time.monotonic()
     store.prepare_incoming()
     try:
+        client.catch_up(_url(source))
         client.snapshot_save(_url(source), store.workload_incoming(name), SAVE_TIMEOUT)
         path = store.incoming(name)
         if not bk.embedded_hash_ok(path):

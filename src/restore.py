@@ -187,7 +187,12 @@ def _cut(rec: Reconciler, force: bool) -> tuple[str | None, list[str]]:
         if isinstance(step, MoveLeader):
             rec.move_leader(view, step.to, "restore")
         else:
-            rec.remove_member(rec.voters_client(view), step)
+            # Never ask the member being removed: it stops as it applies its own removal and
+            # answers "server stopped" to a change that did happen.
+            others = dataclasses.replace(
+                view, members=tuple(m for m in view.members if m.id != step.member.id)
+            )
+            rec.remove_member(rec.voters_client(others), step)
             removed.append(step.member.name or step.member.id)
         view = _remaining(rec, view, step)
     raise ActionRefused(f"the old cluster did not shrink to one member (removed: {removed})")

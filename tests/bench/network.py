@@ -29,12 +29,26 @@ class PodNet:
     hostnames: tuple[str, ...]
 
 
+_RNG = random.SystemRandom()
+
+
+def _free_octet() -> int:
+    """A 10.231.<octet>.0/24 no interface on this machine uses yet."""
+    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+    free = [o for o in range(16, 250) if f" 10.231.{o}." not in used]
+    if not free:
+        raise RuntimeError("no free 10.231.x.0/24 subnet for the bench")
+    return _RNG.choice(free)
+
+
 @dataclass
 class Network:
     """A bridge plus one namespace per live pod."""
 
-    tag: str = field(default_factory=lambda: f"{random.randrange(16**4):04x}")
-    subnet_octet: int = field(default_factory=lambda: random.randrange(16, 250))
+    # From the OS, not `random`: two bench processes seeded alike (tests seed `random`) must not
+    # pick the same subnet, or their clients would reach each other's pods.
+    tag: str = field(default_factory=lambda: f"{_RNG.randrange(16**4):04x}")
+    subnet_octet: int = field(default_factory=lambda: _free_octet())
     pods: dict[str, PodNet] = field(default_factory=dict)
     _next_host: int = 10
 

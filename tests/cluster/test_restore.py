@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,34 +28,51 @@ def settle_all(bench: Juju) -> None:
     bench.settle()
 
 
+def deployed_with_snapshot(
+    bench: Juju, units: int, name: str
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Deploy, write 40 keys, snapshot on the leader: leader unit, keys at the snapshot, and
+    the snapshot action's results."""
+    bench.deploy(units)
+    bench.settle()
+    leader = bench.leader
+    assert leader is not None
+    write_keys(bench, name, 40)
+    taken = bench.run_action(leader, "snapshot", name=name)
+    assert taken.failure is None, taken.failure
+    return leader, all_keys(bench), taken.results
+
+
+def assert_restored(bench: Juju, units: int, at_snapshot: dict[str, str]) -> None:
+    """Every unit a voter of one cluster again, each holding exactly the snapshot's keys."""
+    settle_all(bench)
+    assert_formed(bench, units)
+    wait_healthy(bench)
+    for name in bench.units:
+        assert all_keys(bench, name) == at_snapshot, f"{name} differs from the snapshot"
+
+
 def backups_dir(bench: Juju, unit: str) -> Path:
     return bench.units[unit].pod.storage_dir / "backups"
 
 
 @pytest.mark.parametrize("units", [1, 3, 5])
 def test_restore_whole_cluster(bench: Juju, units: int) -> None:
-    bench.deploy(units)
-    bench.settle()
-    leader = bench.leader
-    assert leader is not None
-    write_keys(bench, "before", 150)
-    taken = bench.run_action(leader, "snapshot", name="nightly")
-    assert taken.failure is None, taken.failure
-    at_snapshot = all_keys(bench)
-    assert int(taken.results["revision"]) > 150
+    leader, at_snapshot, taken = deployed_with_snapshot(bench, units, "nightly")
+    assert int(taken["revision"]) > 40
     old_ids, _ = member_table(bench)
 
     # What happens after the snapshot is what a restore takes back.
     write_keys(bench, "after", 50)
     c = client(bench)
-    c.delete("/before/00007")
+    c.delete("/nightly/00007")
     c.close()
     assert all_keys(bench) != at_snapshot
 
     restored = bench.run_action(leader, "restore", name="nightly")
     assert restored.failure is None, restored.failure
     assert restored.results["snapshot"] == "nightly"
-    assert restored.results["sha256"] == taken.results["sha256"]
+    assert restored.results["sha256"] == taken["sha256"]
     assert len(restored.results["units"]) == units
     settle_all(bench)
 
@@ -77,32 +95,18 @@ def test_restore_whole_cluster(bench: Juju, units: int) -> None:
 def test_restore_finishes_when_a_unit_restarts_halfway(bench: Juju) -> None:
     """A unit whose pod is recreated right after the restore (its queued events gone, its
     old member's data still on its volume) still drops that data and rejoins."""
-    bench.deploy(3)
-    bench.settle()
-    leader = bench.leader
-    assert leader is not None
-    write_keys(bench, "k", 40)
-    assert bench.run_action(leader, "snapshot", name="s1").failure is None
-    at_snapshot = all_keys(bench)
+    leader, at_snapshot, _ = deployed_with_snapshot(bench, 3, "s1")
     write_keys(bench, "gone", 10)
     restored = bench.run_action(leader, "restore", name="s1")
     assert restored.failure is None, restored.failure
     other = next(n for n in bench.units if n != leader)
     bench.churn([other])
-    settle_all(bench)
-    assert_formed(bench, 3)
-    wait_healthy(bench)
-    assert all_keys(bench, other) == at_snapshot
+    assert_restored(bench, 3, at_snapshot)
     assert any("drop-superseded-data" in line and other in line for line in bench.log)
 
 
 def test_restore_refuses_bad_snapshots_and_changes_nothing(bench: Juju) -> None:
-    bench.deploy(3)
-    bench.settle()
-    leader = bench.leader
-    assert leader is not None
-    write_keys(bench, "keep", 30)
-    assert bench.run_action(leader, "snapshot", name="good").failure is None
+    leader, _, _ = deployed_with_snapshot(bench, 3, "good")
     folder = backups_dir(bench, leader)
     good = (folder / "good.db").read_bytes()
     # Files an operator (or a disk) might leave in the folder:
@@ -150,13 +154,7 @@ def test_restore_without_quorum_needs_force(bench: Juju) -> None:
     """Disaster recovery: two of three members are down. Restore refuses (it cannot take the
     old cluster down member by member) until the operator says force=true; then the cluster
     comes back from the snapshot with all three units."""
-    bench.deploy(3)
-    bench.settle()
-    leader = bench.leader
-    assert leader is not None
-    write_keys(bench, "dr", 30)
-    assert bench.run_action(leader, "snapshot", name="dr").failure is None
-    at_snapshot = all_keys(bench)
+    leader, at_snapshot, _ = deployed_with_snapshot(bench, 3, "dr")
     others = [n for n in bench.units if n != leader]
     for name in others:
         bench.units[name].pod.stop("etcd")
@@ -170,8 +168,4 @@ def test_restore_without_quorum_needs_force(bench: Juju) -> None:
     forced = bench.run_action(leader, "restore", name="dr", force=True)
     assert forced.failure is None, forced.failure
     assert forced.results["previous-cluster-id"] != forced.results["cluster-id"]
-    settle_all(bench)
-    assert_formed(bench, 3)
-    wait_healthy(bench)
-    for name in bench.units:
-        assert all_keys(bench, name) == at_snapshot
+    assert_restored(bench, 3, at_snapshot)

@@ -367,6 +367,17 @@ class TestSnapshotSave:
             client.snapshot_save("http://127.0.0.9:2379", "/x/s.db", 60)
 
 
+class TestCatchUp:
+    def test_a_linearizable_get_through_the_one_member(self):
+        client, runner = etcdctl(**{"get_etcd-k8s/catch-up": (0, "", "")})
+        client.catch_up("http://127.0.0.9:2379")
+        argv = runner.args()
+        assert "--endpoints=http://127.0.0.9:2379" in argv
+        assert argv[-2:] == ["get", "etcd-k8s/catch-up"]
+        assert not any(a.startswith("--consistency") for a in argv)  # default: linearizable
+        assert plain(argv)
+
+
 class TestDefrag:
     def test_argv_one_endpoint_plain_with_its_own_timeout(self):
         client, runner = etcdctl(defrag=(0, "Finished defragmenting etcd member[x]\n", ""))
