@@ -60,25 +60,11 @@ class EtcdK8sCharm(ops.CharmBase):
         framework.observe(self.on.data_storage_detaching, self._on_leaving)
 
     def _on_rebuild_cluster(self, event: ops.ActionEvent) -> None:
-        force = event.params.get("force", False)
-        if not isinstance(force, bool):
-            event.fail(f"force must be true or false, not {force!r}")
-            return
-        if not self.workload.ready or self.model.get_relation(PEER_RELATION) is None:
-            event.fail("the etcd container or the peer relation is not ready on this unit")
-            return
-        try:
-            options = EtcdOptions.from_charm_config(dict(self.config))
-        except InvalidConfig as error:
-            event.fail(f"fix the config first: {error}")
-            return
-        try:
-            results = departure.rebuild(Reconciler(self, self.workload, options), force)
-        except RebuildRefused as error:
-            event.fail(str(error))
-            return
-        event.set_results(results)
-        self._reconcile(event)
+        self._run_action(
+            event,
+            lambda rec: departure.rebuild(rec, _bool(event, "force")),
+            then=lambda _: self._reconcile(event),
+        )
 
     # ---- the operator's actions: see actions.yaml; the work is in operations and restore -------
 
@@ -108,7 +94,7 @@ class EtcdK8sCharm(ops.CharmBase):
             event,
             work,
             leader_only=True,
-            then_status=_restored_status,
+            then=self._show_restored,
         )
 
     def _on_defrag(self, event: ops.ActionEvent) -> None:
@@ -160,8 +146,7 @@ class EtcdK8sCharm(ops.CharmBase):
         work: Callable[[Reconciler], dict[str, Any]],
         leader_only: bool = False,
         etcd: bool = True,
-        then_status: Callable[[dict[str, Any]], tuple[ops.StatusBase, ops.StatusBase]]
-        | None = None,
+        then: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """Fail with a reason, never with a traceback, and change nothing when refusing."""
         action = event.handle.kind.removesuffix("_action").replace("_", "-")
@@ -176,15 +161,18 @@ class EtcdK8sCharm(ops.CharmBase):
             event.set_results(error.results)
             event.fail(str(error))
             return
-        except (ActionRefused, BadName) as error:
+        except (ActionRefused, BadName, RebuildRefused) as error:
             event.fail(str(error))
             return
         except EtcdctlError as error:
             event.fail(f"etcdctl failed: {error.reason}")
             return
         event.set_results(results)
-        if then_status is not None:
-            self.unit.status, self.app.status = then_status(results)
+        if then is not None:
+            then(results)
+
+    def _show_restored(self, results: dict[str, Any]) -> None:
+        self.unit.status, self.app.status = _restored_status(results)
 
     def _action_reconciler(self) -> Reconciler:
         if not self.workload.ready or self.model.get_relation(PEER_RELATION) is None:

@@ -33,7 +33,7 @@ def _seconds(started: float) -> str:
 
 
 def _view(rec: Reconciler, action: str) -> ClusterView:
-    return toolbox.require_quorum(rec.observe().cluster, action)
+    return toolbox.require_quorum(rec.live_view(), action)
 
 
 def _url(member: Member) -> str:
@@ -332,9 +332,8 @@ def alarm_disarm(rec: Reconciler) -> dict[str, Any]:
 
 
 def cluster_status(rec: Reconciler) -> dict[str, Any]:
-    obs = rec.observe()
-    view = obs.cluster
-    units = {u.client_url: u for u in obs.units}
+    view = rec.live_view()
+    units = {u.client_url: u for u in (rec.me, *rec.peer_units())}
     client = Etcdctl(rec.workload.run, list(units))
     if view is None:
         # No member list without quorum (3.5): say what each reachable member says of itself.

@@ -118,20 +118,8 @@ class Reconciler:
     def observe(self) -> core.Observation:
         others = self.peer_units()
         running = self.workload.is_running()
-        client = self.etcdctl(others, running)
         app = peers.read_app(self.app_bag)
-        view = None
-        if client is not None:
-            try:
-                view = client.view()
-            except EtcdctlError as error:
-                logger.info("no member answered a member list: %s", error.reason)
-        if (
-            view is not None
-            and client is not None
-            and app.cluster_id not in (None, view.cluster_id)
-        ):
-            view = self._view_of(app.cluster_id, client.endpoints) or view
+        view = self._live_view(self.etcdctl(others, running), app.cluster_id)
         assert self.relation is not None
         present = {u.name.replace("/", "-") for u in self.relation.units} | {self.me.member_name}
         running_digest = self._running_digest() if running else None
@@ -152,6 +140,27 @@ class Reconciler:
             ),
         )
         return obs
+
+    def live_view(self, local_only: bool = False) -> core.ClusterView | None:
+        """The member list with health, and nothing else of the observation (for actions).
+        `local_only`: ask this unit's member alone."""
+        if local_only:
+            client: Etcdctl | None = Etcdctl(self.workload.run, [self.me.client_url])
+        else:
+            client = self.etcdctl(self.peer_units(), self.workload.is_running())
+        return self._live_view(client, peers.read_app(self.app_bag).cluster_id)
+
+    def _live_view(self, client: Etcdctl | None, recorded: str | None) -> core.ClusterView | None:
+        if client is None:
+            return None
+        try:
+            view = client.view()
+        except EtcdctlError as error:
+            logger.info("no member answered a member list: %s", error.reason)
+            return None
+        if recorded not in (None, view.cluster_id) and len(client.endpoints) > 1:
+            view = self._view_of(recorded, client.endpoints) or view
+        return view
 
     def _view_of(self, cluster_id: str | None, endpoints: list[str]) -> core.ClusterView | None:
         """After a restore a removed member of the old cluster may answer for a while: ask
@@ -346,19 +355,23 @@ class Reconciler:
         voters = Etcdctl(self.workload.run, urls)
         _patiently(functools.partial(voters.move_leader, to.id))
 
-    def await_healthy_voter(self) -> None:
+    def await_healthy_voter(
+        self, local_only: bool = False, patience: float = START_PATIENCE * 2
+    ) -> core.ClusterView:
         """A restarted member counts again once it is a healthy voter with a leader in sight;
-        the next unit's turn waits for that."""
-        deadline = time.monotonic() + START_PATIENCE * 2
+        the next unit's turn waits for that. `local_only`: judge by this member's own answers
+        (right after a restore, when removed members of the old cluster may still answer)."""
+        deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
-            obs = self.observe()
-            view = obs.cluster
+            if not self.workload.is_running():
+                raise RuntimeError("etcd exited right after it was started; see its log")
+            view = self.live_view(local_only)
             member = view.find(self.me.member_name, self.me.peer_url) if view else None
             healthy = view and member and not member.is_learner and member.id in view.healthy_ids
             if healthy and view and view.leader_id:
-                return
+                return view
             time.sleep(0.2)
-        raise RuntimeError(f"{self.me.member_name} is not a healthy voter after its restart")
+        raise RuntimeError(f"{self.me.member_name} is not a healthy voter after {patience:.0f}s")
 
     def voters_client(self, view: core.ClusterView) -> Etcdctl:
         """Membership changes go to voters: a learner answers 'rpc not supported for learner'."""

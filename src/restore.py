@@ -82,7 +82,7 @@ def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[
     try:
         rec.write_config("new", rec.solo_cluster, token)
         rec.workload.start()
-        view = _await_serving(rec)
+        view = rec.await_healthy_voter(local_only=True, patience=SERVE_PATIENCE)
     except Exception as error:
         _roll_back(rec, store.root, aside, restore_id)
         raise ActionRefused(
@@ -175,9 +175,8 @@ def _verify(rec: Reconciler, store: bk.Backups, name: str, path: Path) -> dict[s
 
 def _cut(rec: Reconciler, force: bool) -> tuple[str | None, list[str]]:
     """Shrink the old cluster to this unit's member. Returns the old cluster id and who went."""
-    obs = rec.observe()
-    old_cluster = obs.app.cluster_id or (obs.cluster.cluster_id if obs.cluster else None)
-    view = obs.cluster
+    view = rec.live_view()
+    old_cluster = peers.read_app(rec.app_bag).cluster_id or (view.cluster_id if view else None)
     removed: list[str] = []
     for _ in range(CUT_STEPS):
         step = toolbox.next_cut_step(view, rec.me.member_name, force)
@@ -206,26 +205,6 @@ def _remaining(rec: Reconciler, view: ClusterView, step: MoveLeader | RemoveMemb
         return Etcdctl(rec.workload.run, urls).view()
     except EtcdctlError as error:
         raise ActionRefused(f"the old cluster stopped answering: {error.reason}") from error
-
-
-def _await_serving(rec: Reconciler) -> ClusterView:
-    """Until the restored member, asked alone, is a healthy voter with a leader (itself)."""
-    client = Etcdctl(rec.workload.run, [rec.me.client_url])
-    deadline = time.monotonic() + SERVE_PATIENCE
-    while True:
-        if not rec.workload.is_running():
-            raise RuntimeError("etcd exited right after it was started; see its log")
-        try:
-            view = client.view()
-        except EtcdctlError:
-            view = None
-        member = view.find(rec.me.member_name, rec.me.peer_url) if view else None
-        healthy = view and member and member.started and member.id in view.healthy_ids
-        if view and healthy and view.leader_id:
-            return view
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not serving after {SERVE_PATIENCE:.0f}s")
-        time.sleep(0.2)
 
 
 def _swap_in(rec: Reconciler, root: Path, staging: str, restore_id: str) -> Path | None:

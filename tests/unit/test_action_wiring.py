@@ -58,7 +58,9 @@ def test_leader_only_actions_refuse_elsewhere(action: str) -> None:
     assert f"juju run etcd-k8s/leader {action}" in message
 
 
-@pytest.mark.parametrize("action", ["snapshot", "cluster-status", "alarm-list", "defrag"])
+@pytest.mark.parametrize(
+    "action", ["snapshot", "cluster-status", "alarm-list", "defrag", "rebuild-cluster"]
+)
 def test_actions_need_the_workload(action: str) -> None:
     assert "not ready" in failure(action, can_connect=False)
 
