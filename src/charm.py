@@ -14,10 +14,12 @@ import departure
 import membership as core
 import operations
 import restore
+import tls
 from backups import Backups, BadName
+from certificates import RELATIONS, Certificates
 from etcd_config import EtcdOptions, InvalidConfig
 from etcdctl import EtcdctlError
-from reconciler import DIGEST_PREFIX, PEER_RELATION, Outcome, Reconciler, options_digest
+from reconciler import PEER_RELATION, Outcome, Reconciler
 from recovery import RebuildRefused
 from toolbox import ActionRefused
 from workload import STORAGE_ROOT, Workload
@@ -29,6 +31,10 @@ class EtcdK8sCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self.workload = Workload(self.unit.get_container("etcd"))
+        # The library re-sends a request whose SANs changed (a recreated pod has a new IP).
+        self.certificates = Certificates(
+            self, refresh=[self.on.config_changed, self.on.upgrade_charm, self.on.update_status]
+        )
         peer = self.on[PEER_RELATION]
         for event in (
             self.on.install,
@@ -44,6 +50,11 @@ class EtcdK8sCharm(ops.CharmBase):
             peer.relation_changed,
         ):
             framework.observe(event, self._reconcile)
+        # The library observes these first (it was set up above): by the time the reconcile
+        # runs, whatever the provider sent is in the library's secrets.
+        for relation in RELATIONS.values():
+            for event in ("relation_created", "relation_changed", "relation_broken"):
+                framework.observe(getattr(self.on[relation], event), self._reconcile)
         framework.observe(peer.relation_departed, self._on_peer_departed)
         framework.observe(self.on.rebuild_cluster_action, self._on_rebuild_cluster)
         framework.observe(self.on.snapshot_action, self._on_snapshot)
@@ -212,20 +223,15 @@ class EtcdK8sCharm(ops.CharmBase):
         if self.model.get_relation(PEER_RELATION) is None:
             self.unit.status = ops.WaitingStatus("waiting for the peer relation")
             return
-        outcome = Reconciler(self, self.workload, options).reconcile()
-        self._set_status(outcome, options)
+        offers = self.certificates.offers()
+        outcome = Reconciler(self, self.workload, options, offers).reconcile()
+        self._set_status(outcome)
 
-    def _set_status(self, outcome: Outcome, options: EtcdOptions) -> None:
-        self.unit.status = unit_status(outcome, self._config_pending(options))
+    def _set_status(self, outcome: Outcome) -> None:
+        self.unit.status = unit_status(outcome, outcome.config_pending)
         if self.unit.is_leader():
             units = 1 + len(self.model.get_relation(PEER_RELATION).units)  # type: ignore[union-attr]
             self.app.status = app_status(outcome, units)
-
-    def _config_pending(self, options: EtcdOptions) -> bool:
-        if not self.workload.is_running():
-            return False
-        text = self.workload.config_text() or ""
-        return not text.startswith(f"{DIGEST_PREFIX}{options_digest(options)}\n")
 
 
 def _restored_status(results: dict[str, Any]) -> tuple[ops.StatusBase, ops.StatusBase]:
@@ -297,6 +303,8 @@ def unit_status(outcome: Outcome, config_pending: bool) -> ops.StatusBase:
     else:
         role = "follower"
     message = f"{role}, member {member.id}"
+    if outcome.tls != tls.Settings():
+        message += f"; {tls.describe(outcome.tls.peer, outcome.tls.client)}"
     if config_pending:
         message += "; config change waits for a rolling restart"
     return ops.ActiveStatus(message)
@@ -319,6 +327,10 @@ def app_status(outcome: Outcome, units: int) -> ops.StatusBase:
         message += f"; learner {view.learners[0].name or view.learners[0].id} joining"
     if isinstance(step, core.Wait):
         message += f"; {step.reason}"
+    if outcome.tls != tls.Settings():
+        message += f"; {tls.describe(outcome.tls.peer, outcome.tls.client)}"
+    if outcome.tls_waits:
+        message += f"; {outcome.tls_waits}"
     if healthy == units and not view.learners:
         if units == 2:
             message += "; 2 members tolerate no failure: add a unit"

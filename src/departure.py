@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import membership as core
 import recovery
-from etcdctl import Etcdctl
 
 if TYPE_CHECKING:
     from reconciler import Reconciler
@@ -57,7 +56,7 @@ def leave(rec: Reconciler) -> None:
 def survivors(rec: Reconciler) -> list[recovery.Survivor]:
     """Members answering `endpoint status`, which needs no quorum."""
     units = {u.client_url: u.unit for u in (rec.me, *rec.peer_units())}
-    statuses = Etcdctl(rec.workload.run, list(units)).endpoint_status(list(units))
+    statuses = rec.client(list(units)).endpoint_status(list(units))
     return [
         recovery.Survivor(
             unit=units.get(s.endpoint, s.endpoint),
@@ -86,12 +85,12 @@ def rebuild(rec: Reconciler, force: bool) -> dict[str, str]:
     own = rec.solo_cluster
     rec.workload.stop()
     rec.write_config("existing", own, "existing", force_new_cluster=True)
-    rec.workload.start()
+    rec.start_member()
     rec.await_started()
     rec.write_config("existing", own, "existing")  # never keep force-new-cluster
-    rec.workload.restart()
+    rec.restart_member()
     rec.await_healthy_voter()
-    view = Etcdctl(rec.workload.run, [rec.me.client_url]).view()
+    view = rec.client([rec.me.client_url]).view()
     assert rec.relation is not None
     # A change in this databag wakes every peer: they find themselves gone and rejoin.
     rec.relation.data[rec.charm.unit]["rebuilt-at"] = f"{time.time():.0f}"

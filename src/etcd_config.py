@@ -101,6 +101,20 @@ def _describe(error: ValidationError) -> str:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """Which transports use TLS, and where the files are (in the container)."""
+
+    peer: bool = False
+    client: bool = False
+    peer_cert: str = ""
+    peer_key: str = ""
+    peer_ca: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    client_ca: str = ""
+
+
+@dataclass(frozen=True)
 class MemberConfig:
     """Where this member lives and how it starts: everything the options do not cover."""
 
@@ -113,6 +127,15 @@ class MemberConfig:
     initial_cluster_token: str
     etcd_version: tuple[int, int] = (3, 5)
     force_new_cluster: bool = False
+    tls: TlsConfig = TlsConfig()
+
+    @property
+    def peer_scheme(self) -> str:
+        return self.peer_url.split("://", 1)[0]
+
+    @property
+    def client_scheme(self) -> str:
+        return self.client_url.split("://", 1)[0]
 
 
 def render_config(member: MemberConfig, options: EtcdOptions) -> str:

@@ -95,13 +95,34 @@ class EndpointStatus:
     errors: tuple[str, ...] = ()
 
 
-class Etcdctl:
-    """Calls against a set of client endpoints."""
+@dataclass(frozen=True)
+class ClientCert:
+    """Files in the container for https endpoints: the CA bundle and this unit's certificate."""
 
-    def __init__(self, run: Runner, endpoints: Sequence[str], timeout: float = 5.0):
+    cacert: str
+    cert: str
+    key: str
+
+    def args(self) -> list[str]:
+        return [f"--cacert={self.cacert}", f"--cert={self.cert}", f"--key={self.key}"]
+
+
+class Etcdctl:
+    """Calls against a set of client endpoints. Each endpoint keeps its own scheme: while a
+    cluster rolls between plaintext and TLS, some members serve http and others https, and
+    one etcdctl call cannot mix them, so a call goes to one scheme's endpoints at a time."""
+
+    def __init__(
+        self,
+        run: Runner,
+        endpoints: Sequence[str],
+        timeout: float = 5.0,
+        cert: ClientCert | None = None,
+    ):
         self._run = run
         self.endpoints = list(endpoints)
         self.timeout = timeout
+        self.cert = cert
 
     def _call(
         self,
@@ -109,11 +130,42 @@ class Etcdctl:
         endpoints: Sequence[str] | None = None,
         json_output: bool = True,
         timeout: float | None = None,
+        each: bool = False,
     ) -> str:
-        eps = ",".join(endpoints if endpoints is not None else self.endpoints)
+        """One call, or one per scheme when the endpoints mix them: the first that succeeds
+        answers; with `each`, every group is asked and the JSON lists are joined."""
+        groups = _by_scheme(endpoints if endpoints is not None else self.endpoints)
+        if len(groups) <= 1:
+            return self._call_group(args, groups[0] if groups else [], json_output, timeout)
+        outputs: list[str] = []
+        failure: EtcdctlError | None = None
+        for group in groups:
+            try:
+                out = self._call_group(args, group, json_output, timeout)
+            except EtcdctlError as error:
+                failure = error
+                if each and error.stdout.strip():
+                    outputs.append(error.stdout)
+                continue
+            if not each:
+                return out
+            outputs.append(out)
+        if each and outputs:
+            merged = [entry for out in outputs for entry in json.loads(out or "[]")]
+            if failure is not None and len(outputs) < len(groups):
+                raise EtcdctlError(args, failure.exit_code, failure.stderr, json.dumps(merged))
+            return json.dumps(merged)
+        assert failure is not None
+        raise failure
+
+    def _call_group(
+        self, args: Sequence[str], endpoints: list[str], json_output: bool, timeout: float | None
+    ) -> str:
         timeout = timeout or self.timeout
-        argv = [ETCDCTL, f"--endpoints={eps}", "--dial-timeout=1s"]
+        argv = [ETCDCTL, f"--endpoints={','.join(endpoints)}", "--dial-timeout=1s"]
         argv.append(f"--command-timeout={timeout:g}s")
+        if self.cert is not None and endpoints and endpoints[0].startswith("https://"):
+            argv += self.cert.args()
         if json_output:
             argv += ["-w", "json"]
         argv += args
@@ -139,6 +191,9 @@ class Etcdctl:
         # Plain output: etcdctl 3.5.1's JSON printer panics after a successful promote.
         self._call("member", "promote", member_id, json_output=False)
 
+    def member_update(self, member_id: str, peer_url: str) -> None:
+        self._call("member", "update", member_id, f"--peer-urls={peer_url}")
+
     def member_remove(self, member_id: str) -> None:
         self._call("member", "remove", member_id)
 
@@ -153,7 +208,9 @@ class Etcdctl:
             return []
         try:
             # A member that is down costs the whole command timeout: keep it short.
-            out = self._call("endpoint", "status", endpoints=endpoints, timeout=STATUS_TIMEOUT)
+            out = self._call(
+                "endpoint", "status", endpoints=endpoints, timeout=STATUS_TIMEOUT, each=True
+            )
         except EtcdctlError as error:
             # etcdctl exits 1 when any endpoint fails but still prints the ones that answered.
             out = error.stdout
@@ -167,7 +224,9 @@ class Etcdctl:
         if not endpoints:
             return {}
         try:
-            out = self._call("endpoint", "health", endpoints=endpoints, timeout=STATUS_TIMEOUT * 2)
+            out = self._call(
+                "endpoint", "health", endpoints=endpoints, timeout=STATUS_TIMEOUT * 2, each=True
+            )
         except EtcdctlError as error:
             out = error.stdout
         health: dict[str, str] = {}
@@ -218,6 +277,14 @@ class Etcdctl:
         healthy = frozenset(s.member_id for s in statuses)
         leader = next((s.leader_id for s in statuses if s.leader_id != "0"), None)
         return ClusterView(view.cluster_id, view.members, healthy_ids=healthy, leader_id=leader)
+
+
+def _by_scheme(endpoints: Sequence[str]) -> list[list[str]]:
+    """Endpoints grouped by scheme, the larger group first (it more likely holds a quorum)."""
+    groups: dict[str, list[str]] = {}
+    for endpoint in endpoints:
+        groups.setdefault(endpoint.split("://", 1)[0], []).append(endpoint)
+    return sorted(groups.values(), key=len, reverse=True)
 
 
 def _by_name(member: Member) -> tuple[str, str]:

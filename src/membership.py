@@ -190,6 +190,8 @@ def next_local_step(obs: Observation, new_token: str) -> LocalStep:
         return DropSuperseded(reason=superseded)
     if obs.running:
         return _running_step(obs)
+    if obs.me.waiting_for:
+        return Wait(f"waiting for {obs.me.waiting_for} before starting etcd")
     if obs.disk.has_member_data:
         stale = _stale_data(obs)
         return WipeStaleData(reason=stale) if stale else StartMember()
@@ -378,7 +380,9 @@ def _learner_step(obs: Observation, view: ClusterView, learner: Member) -> Clust
 
 
 def _next_joiner(obs: Observation, view: ClusterView) -> UnitInfo | None:
-    waiting = [u for u in obs.units if view.find(u.member_name, u.peer_url) is None]
+    waiting = [
+        u for u in obs.units if view.find(u.member_name, u.peer_url) is None and not u.waiting_for
+    ]
     return min(waiting, key=lambda u: u.number, default=None)
 
 

@@ -59,7 +59,8 @@ class UnitInfo:
     peer_url: str
     client_url: str
     member_id: str | None = None  # set once the unit has run its member
-    config_digest: str | None = None  # options digest of the config its member runs
+    config_digest: str | None = None  # digest of the config its member runs
+    waiting_for: str | None = None  # what the unit needs before its member can start
 
     @property
     def number(self) -> int:

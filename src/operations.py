@@ -334,7 +334,7 @@ def alarm_disarm(rec: Reconciler) -> dict[str, Any]:
 def cluster_status(rec: Reconciler) -> dict[str, Any]:
     view = rec.live_view()
     units = {u.client_url: u for u in (rec.me, *rec.peer_units())}
-    client = Etcdctl(rec.workload.run, list(units))
+    client = rec.client(list(units))
     if view is None:
         # No member list without quorum (3.5): say what each reachable member says of itself.
         found = client.endpoint_status(list(units))

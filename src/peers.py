@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import MutableMapping
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+import tls
 from membership import AppState, JoinTicket, RestoreRecord, UnitInfo
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ class UnitData(BaseModel):
     client_url: str = Field(alias="client-url")
     member_id: str | None = Field(None, alias="member-id", pattern=_HEX_ID)
     config_digest: str | None = Field(None, alias="config-digest", pattern=r"^[0-9a-f]{16}$")
+    waiting_for: str | None = Field(None, alias="waiting-for", max_length=200)
 
     _check_urls = field_validator("peer_url", "client_url")(_url)
 
@@ -71,6 +74,7 @@ def read_unit(unit: str, databag: MutableMapping[str, str]) -> UnitInfo | None:
         client_url=data.client_url,
         member_id=data.member_id,
         config_digest=data.config_digest,
+        waiting_for=data.waiting_for or None,
     )
 
 
@@ -81,6 +85,7 @@ def write_unit(databag: MutableMapping[str, str], info: UnitInfo) -> None:
         "client-url": info.client_url,
         "member-id": info.member_id or "",
         "config-digest": info.config_digest or "",
+        "waiting-for": info.waiting_for or "",
     }
     for key, value in wanted.items():
         if databag.get(key, "") != value:
@@ -163,3 +168,73 @@ def _short(error: Exception) -> str:
     if isinstance(error, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
     return str(error)
+
+
+# ---- TLS -----------------------------------------------------------------------------------------
+
+_FP = r"^[0-9a-f]{16}$"
+_PEM = r"^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$"
+
+
+class TlsRecordData(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stage: Literal["off", "trust", "on"] = "off"
+    bundle: list[Annotated[str, Field(pattern=_PEM)]] = []
+    trusted: list[Annotated[str, Field(pattern=_FP)]] = []
+
+
+class UnitTlsData(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    in_use_ca: str | None = Field(None, alias="in-use-ca", pattern=_FP)
+    cas: list[Annotated[str, Field(pattern=_PEM)]] = []
+
+
+def read_tls(databag: MutableMapping[str, str]) -> tls.Settings:
+    """Both kinds' application TLS records; garbage reads as plaintext, logged."""
+    records = {}
+    for kind in tls.KINDS:
+        raw = databag.get(f"{kind}-tls", "")
+        records[kind] = tls.TlsRecord()
+        if not raw:
+            continue
+        try:
+            data = TlsRecordData.model_validate(json.loads(raw))
+        except (ValueError, ValidationError) as error:
+            logger.warning("ignoring garbage %s-tls in peer app data: %s", kind, _short(error))
+            continue
+        stage = "on" if kind == tls.CLIENT and data.stage == "trust" else data.stage
+        records[kind] = tls.TlsRecord(stage, tls.bundle_of(data.bundle), frozenset(data.trusted))
+    return tls.Settings(peer=records[tls.PEER], client=records[tls.CLIENT])
+
+
+def write_tls(databag: MutableMapping[str, str], kind: str, record: tls.TlsRecord) -> None:
+    if record == tls.TlsRecord():
+        databag[f"{kind}-tls"] = ""
+        return
+    data = TlsRecordData(
+        stage=record.stage, bundle=list(record.bundle), trusted=sorted(record.trusted)
+    )
+    databag[f"{kind}-tls"] = json.dumps(data.model_dump(), sort_keys=True)
+
+
+def read_unit_tls(unit: str, databag: MutableMapping[str, str], kind: str) -> tls.UnitTls | None:
+    raw = databag.get(f"{kind}-tls", "")
+    if not raw:
+        return None
+    try:
+        data = UnitTlsData.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as error:
+        logger.warning("ignoring garbage %s-tls in peer data of %s: %s", kind, unit, _short(error))
+        return None
+    return tls.UnitTls(in_use_ca=data.in_use_ca, cas=tls.bundle_of(data.cas))
+
+
+def write_unit_tls(databag: MutableMapping[str, str], kind: str, info: tls.UnitTls) -> None:
+    text = ""
+    if info != tls.UnitTls():
+        data = UnitTlsData.model_validate({"in-use-ca": info.in_use_ca, "cas": list(info.cas)})
+        text = json.dumps(data.model_dump(by_alias=True), sort_keys=True)
+    if databag.get(f"{kind}-tls", "") != text:
+        databag[f"{kind}-tls"] = text

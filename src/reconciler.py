@@ -30,14 +30,18 @@ import membership as core
 import peers
 import recovery
 import rolling
-from etcd_config import EtcdOptions, MemberConfig, render_config
+import tls
+from certificates import Offers, TlsFiles, client_cert, paths
+from etcd_config import EtcdOptions, MemberConfig, TlsConfig, render_config
 from etcdctl import Etcdctl, EtcdctlError
-from workload import CLIENT_PORT, DATA_DIR, PEER_PORT, Workload
+from workload import CLIENT_PORT, DATA_DIR, PEER_PORT, Workload, ready_command
 
 logger = logging.getLogger(__name__)
 
 PEER_RELATION = "etcd-peers"
-MAX_STEPS = 8  # a hook never loops forever; anything left waits for the next event
+# A hook never loops forever; anything left waits for the next event. A leader's own writes
+# wake no hook of its own, so one hook carries a whole restart turn plus the TLS step after it.
+MAX_STEPS = 24
 PROMOTE_PATIENCE = 60.0  # seconds a learner may take to catch up within one hook
 START_PATIENCE = 30.0  # seconds a started member may take to publish itself
 ADD_PATIENCE = 20.0  # seconds to wait out etcd's "unhealthy cluster" after a membership change
@@ -52,17 +56,27 @@ class Outcome:
     view: core.ClusterView | None
     me: core.UnitInfo
     quorum_lost: str | None = None  # what the operator should do, when the majority is gone
+    config_pending: bool = False  # this member waits for its turn to restart
+    tls: tls.Settings = tls.Settings()
+    tls_waits: str | None = None  # why the application's TLS does not move on
 
 
-def identity(app: str, unit: str, model: str, member_id: str | None = None) -> core.UnitInfo:
+def identity(
+    app: str,
+    unit: str,
+    model: str,
+    member_id: str | None = None,
+    peer_scheme: str = "http",
+    client_scheme: str = "http",
+) -> core.UnitInfo:
     """A unit's member name and URLs: the pod's stable DNS name, never its IP."""
     member_name = unit.replace("/", "-")
     host = f"{member_name}.{app}-endpoints.{model}.svc.cluster.local"
     return core.UnitInfo(
         unit=unit,
         member_name=member_name,
-        peer_url=f"http://{host}:{PEER_PORT}",
-        client_url=f"http://{host}:{CLIENT_PORT}",
+        peer_url=f"{peer_scheme}://{host}:{PEER_PORT}",
+        client_url=f"{client_scheme}://{host}:{CLIENT_PORT}",
         member_id=member_id,
     )
 
@@ -70,28 +84,170 @@ def identity(app: str, unit: str, model: str, member_id: str | None = None) -> c
 DIGEST_PREFIX = "# options-digest: "
 
 
-def options_digest(options: EtcdOptions) -> str:
-    return hashlib.sha256(options.model_dump_json().encode()).hexdigest()[:16]
+def options_digest(options: EtcdOptions, settings: tls.Settings | None = None) -> str:
+    """What a member's config is made of, short: a change means a rolling restart. Plaintext
+    gives the digest of the options alone, as before TLS existed."""
+    text = options.model_dump_json() + (settings.digest_part() if settings else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Reconciler:
-    def __init__(self, charm: ops.CharmBase, workload: Workload, options: EtcdOptions):
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        workload: Workload,
+        options: EtcdOptions,
+        offers: Offers | None = None,
+    ):
         self.charm = charm
         self.workload = workload
         self.options = options
+        self.offers = offers or Offers.none()
+        self.files = TlsFiles(workload)
         self.relation = charm.model.get_relation(PEER_RELATION)
         assert self.relation is not None
         unit_bag = self.relation.data[charm.unit]
         published = peers.read_unit(charm.unit.name, unit_bag)
+        self.tls = peers.read_tls(self.app_bag)
         self.me = identity(
             charm.app.name,
             charm.unit.name,
             charm.model.name,
             published.member_id if published else None,
+            peer_scheme=tls.peer_scheme(self.tls.peer),
+            client_scheme=self._serving_client_scheme(),
         )
         if published is not None:
             self.me = dataclasses.replace(self.me, config_digest=published.config_digest)
         self._version: tuple[int, int] | None = None
+        self.tls_waits: str | None = None
+
+    # ---- TLS ------------------------------------------------------------------------------------
+
+    def _serving_client_scheme(self) -> str:
+        """The scheme this member serves clients with: its config file says, once written."""
+        text = self.workload.config_text() if self.workload.ready else None
+        if text is None:
+            return tls.client_scheme(self.tls.client)
+        return "https" if 'advertise-client-urls: "https://' in text else "http"
+
+    def client(self, endpoints: list[str], timeout: float = 5.0) -> Etcdctl:
+        """etcdctl against `endpoints`, with this unit's client certificate for https ones."""
+        return Etcdctl(self.workload.run, endpoints, timeout=timeout, cert=client_cert())
+
+    def sync_tls(self) -> None:
+        """Put the offered certificates in use when safe, keep the CA bundles current on disk,
+        and say in peer data what this unit has and what it waits for."""
+        assert self.relation is not None
+        bag = self.relation.data[self.charm.unit]
+        waiting: list[str] = []
+        for kind in tls.KINDS:
+            record = self.tls.record(kind)
+            in_use = self.files.in_use(kind)
+            offered = self.offers.offered.get(kind)
+            related = self.offers.related.get(kind, False)
+            step = tls.next_install(record, related, in_use, offered)
+            if isinstance(step, tls.Install):
+                logger.info(
+                    "decision: install-%s-certificate ca=%s cert=%s",
+                    kind,
+                    step.material.ca_fp,
+                    step.material.cert_fp,
+                )
+                self.files.install(kind, step.material)
+                in_use = step.material
+            elif isinstance(step, tls.Remove):
+                logger.info("decision: remove-%s-certificate (TLS off, relation gone)", kind)
+                self.files.remove(kind)
+                in_use = None
+            elif step.reason:
+                logger.info("%s certificate: %s", kind, step.reason)
+            self.files.write_bundle(kind, record.bundle)
+            peers.write_unit_tls(bag, kind, tls.unit_tls(in_use, offered))
+            if tls.needs_material(record) and in_use is None:
+                waiting.append(f"a {kind} certificate (certificates relation)")
+        self.me = dataclasses.replace(self.me, waiting_for=" and ".join(waiting) or None)
+
+    def _tls_config(self) -> TlsConfig:
+        peer, client = paths(tls.PEER), paths(tls.CLIENT)
+        return TlsConfig(
+            peer=tls.needs_material(self.tls.peer),
+            client=tls.needs_material(self.tls.client),
+            peer_cert=peer.cert,
+            peer_key=peer.key,
+            peer_ca=peer.bundle,
+            client_cert=client.cert,
+            client_key=client.key,
+            client_ca=client.bundle,
+        )
+
+    def _check_command(self) -> list[str]:
+        return ready_command(self.me.client_url, client_cert().args())
+
+    def start_member(self) -> None:
+        self.workload.start(self._check_command())
+
+    def restart_member(self) -> None:
+        self.workload.restart(self._check_command())
+
+    def _act_tls(self, obs: core.Observation) -> bool:
+        """Leader: the next step of each kind's record, once every running member runs the
+        config of the current ones and nothing else is under way."""
+        if not obs.is_leader or obs.app.cluster_id is None or obs.cluster is None:
+            return False
+        busy = _busy(obs)
+        if busy:
+            if any(
+                self.tls.record(k) != tls.TlsRecord() or self.offers.related.get(k)
+                for k in tls.KINDS
+            ):
+                self.tls_waits = busy
+            return False
+        assert self.relation is not None
+        units = {
+            u.name: {k: peers.read_unit_tls(u.name, self.relation.data[u], k) for k in tls.KINDS}
+            for u in self.relation.units
+        }
+        units[self.charm.unit.name] = {
+            k: peers.read_unit_tls(self.me.unit, self.relation.data[self.charm.unit], k)
+            for k in tls.KINDS
+        }
+        members = frozenset(u.unit for u in obs.units if u.member_id and u.config_digest)
+        acted = False
+        waits = []
+        for kind in tls.KINDS:
+            step = tls.next_record(
+                kind,  # type: ignore[arg-type]
+                self.tls.record(kind),
+                self.offers.related.get(kind, False),
+                {name: info[kind] for name, info in units.items()},
+                members,
+            )
+            if isinstance(step, tls.NewRecord):
+                logger.info(
+                    "decision: tls-%s stage=%s bundle=%s (%s)",
+                    kind,
+                    step.record.stage,
+                    ",".join(step.record.bundle_fps) or "-",
+                    step.why,
+                )
+                peers.write_tls(self.app_bag, kind, step.record)
+                acted = True
+            elif isinstance(step, tls.Wait):
+                waits.append(step.reason)
+        self.tls_waits = "; ".join(waits) or None
+        if acted:
+            self.tls = peers.read_tls(self.app_bag)
+            self.me = dataclasses.replace(
+                self.me,
+                peer_url=identity(
+                    self.charm.app.name,
+                    self.me.unit,
+                    self.charm.model.name,
+                    peer_scheme=tls.peer_scheme(self.tls.peer),
+                ).peer_url,
+            )
+        return acted
 
     # ---- observing ------------------------------------------------------------------------------
 
@@ -113,7 +269,7 @@ class Reconciler:
     def etcdctl(self, others: tuple[core.UnitInfo, ...], running: bool) -> Etcdctl | None:
         endpoints = [self.me.client_url] if running else []
         endpoints += [u.client_url for u in others if u.member_id]
-        return Etcdctl(self.workload.run, endpoints) if endpoints else None
+        return self.client(endpoints) if endpoints else None
 
     def observe(self) -> core.Observation:
         others = self.peer_units()
@@ -136,7 +292,7 @@ class Reconciler:
             present=frozenset(present),
             config=core.ConfigState(
                 running_digest=running_digest,
-                wanted_digest=options_digest(self.options),
+                wanted_digest=options_digest(self.options, self.tls),
             ),
         )
         return obs
@@ -145,7 +301,7 @@ class Reconciler:
         """The member list with health, and nothing else of the observation (for actions).
         `local_only`: ask this unit's member alone."""
         if local_only:
-            client: Etcdctl | None = Etcdctl(self.workload.run, [self.me.client_url])
+            client: Etcdctl | None = self.client([self.me.client_url])
         else:
             client = self.etcdctl(self.peer_units(), self.workload.is_running())
         return self._live_view(client, peers.read_app(self.app_bag).cluster_id)
@@ -167,7 +323,7 @@ class Reconciler:
         each endpoint alone for the view of the recorded cluster before taking another one."""
         for endpoint in endpoints:
             try:
-                view = Etcdctl(self.workload.run, [endpoint]).view()
+                view = self.client([endpoint]).view()
             except EtcdctlError:
                 continue
             if view.cluster_id == cluster_id:
@@ -192,6 +348,7 @@ class Reconciler:
 
     def reconcile(self) -> Outcome:
         """Act until the core says wait, idle or blocked, at most MAX_STEPS times."""
+        self.sync_tls()
         self.publish_me()
         obs = self.observe()
         local: core.LocalStep = core.Idle()
@@ -206,9 +363,15 @@ class Reconciler:
                 acted = self._act_cluster(cluster, obs)
                 if not acted and isinstance(cluster, core.Idle):
                     acted = self._act_turn(rolling.next_turn_step(obs))
+                    if not acted:
+                        acted = self._act_tls(obs)
             if not acted:
                 break
             obs = self.observe()
+        else:
+            logger.warning(
+                "reconcile stopped after %s steps; the rest waits for the next event", MAX_STEPS
+            )
         self.publish_me(obs)
         lost = None
         if obs.app.cluster_id is not None and not recovery.has_quorum(obs.cluster):
@@ -216,7 +379,16 @@ class Reconciler:
             if not survivors or recovery.quorum_lost(survivors):
                 members = sum(1 for u in obs.units if u.member_id)
                 lost = recovery.quorum_lost_message(survivors, members)
-        return Outcome(local=local, cluster=cluster, view=obs.cluster, me=self.me, quorum_lost=lost)
+        return Outcome(
+            local=local,
+            cluster=cluster,
+            view=obs.cluster,
+            me=self.me,
+            quorum_lost=lost,
+            config_pending=rolling.pending(obs),
+            tls=self.tls,
+            tls_waits=self.tls_waits,
+        )
 
     def publish_me(self, obs: core.Observation | None = None) -> None:
         self.publish_view(obs.cluster if obs else None)
@@ -331,9 +503,12 @@ class Reconciler:
             self.move_leader(obs.cluster, step.to, "restart")
             return True
         if isinstance(step, rolling.Restart):
+            if step.peer_url is not None:
+                assert obs.cluster is not None
+                self._update_peer_url(obs.cluster, step.peer_url)
             logger.info("decision: restart member=%s config=%s", self.me.member_name, step.digest)
             self.write_config("existing", self.solo_cluster, "existing")
-            self.workload.restart()
+            self.restart_member()
             self.await_healthy_voter()
             return True
         return False
@@ -349,10 +524,19 @@ class Reconciler:
             return True
         return False
 
+    def _update_peer_url(self, view: core.ClusterView, url: str) -> None:
+        """Peer TLS switches scheme: the others dial the new URL from now on; this member
+        restarts with the matching listener right after (a follower's brief absence)."""
+        member = view.find(self.me.member_name, self.me.peer_url)
+        assert member is not None
+        logger.info("decision: member-update id=%s peer-url=%s", member.id, url)
+        client = self.voters_client(view)
+        _patiently(lambda: client.member_update(member.id, url))
+
     def move_leader(self, view: core.ClusterView, to: core.Member, why: str) -> None:
         logger.info("decision: move-leader to=%s id=%s (%s)", to.name, to.id, why)
         urls = [m.client_urls[0] for m in view.voters if m.client_urls]
-        voters = Etcdctl(self.workload.run, urls)
+        voters = self.client(urls)
         _patiently(functools.partial(voters.move_leader, to.id))
 
     def await_healthy_voter(
@@ -376,30 +560,41 @@ class Reconciler:
     def voters_client(self, view: core.ClusterView) -> Etcdctl:
         """Membership changes go to voters: a learner answers 'rpc not supported for learner'."""
         urls = [m.client_urls[0] for m in view.healthy_voters if m.client_urls]
-        return Etcdctl(
-            self.workload.run, urls or [m.client_urls[0] for m in view.voters if m.client_urls]
-        )
+        return self.client(urls or [m.client_urls[0] for m in view.voters if m.client_urls])
 
     def _start(self, state: str, initial_cluster: str, token: str) -> None:
         self.write_config(state, initial_cluster, token)
-        self.workload.start()
+        self.start_member()
 
     def write_config(
         self, state: str, initial_cluster: str, token: str, force_new_cluster: bool = False
     ) -> None:
+        client_url = identity(
+            self.charm.app.name,
+            self.me.unit,
+            self.charm.model.name,
+            client_scheme=tls.client_scheme(self.tls.client),
+        ).client_url
         member = MemberConfig(
             name=self.me.member_name,
             data_dir=DATA_DIR,
             peer_url=self.me.peer_url,
-            client_url=self.me.client_url,
+            client_url=client_url,
+            tls=self._tls_config(),
             initial_cluster=initial_cluster,
             initial_cluster_state="new" if state == "new" else "existing",
             initial_cluster_token=token,
             etcd_version=self.etcd_version(),
             force_new_cluster=force_new_cluster,
         )
-        text = f"{DIGEST_PREFIX}{options_digest(self.options)}\n"
+        # The bundle the digest names, on disk before etcd reads it (the leader may have
+        # changed the record earlier in this very hook).
+        for kind in tls.KINDS:
+            self.files.write_bundle(kind, self.tls.record(kind).bundle)
+        text = f"{DIGEST_PREFIX}{options_digest(self.options, self.tls)}\n"
         self.workload.write_config(text + render_config(member, self.options))
+        # etcd serves what the file says once (re)started, which follows right away.
+        self.me = dataclasses.replace(self.me, client_url=client_url)
 
     def etcd_version(self) -> tuple[int, int]:
         if self._version is None:
@@ -460,6 +655,20 @@ class Reconciler:
             raise
         logger.info("promoted member=%s id=%s", member.name, member.id)
         return True
+
+
+def _busy(obs: core.Observation) -> str | None:
+    """Why the application's TLS must not take its next step now."""
+    if rolling.next_turn_step(obs) != core.Idle() or obs.app.restart_turn:
+        return "TLS waits for the rolling restart in progress"
+    behind = [u.unit for u in obs.units if u.config_digest and rolling.behind(obs, u)]
+    if behind:
+        return f"TLS waits for {', '.join(behind)} to restart"
+    if obs.app.join is not None or (obs.cluster and obs.cluster.learners):
+        return "TLS waits for the joining unit"
+    if obs.cluster and len(obs.cluster.healthy_voters) < len(obs.cluster.voters):
+        return "TLS waits: not every voter is healthy"
+    return None
 
 
 def _patiently(call: Callable[[], object]) -> None:

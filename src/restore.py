@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import backups as bk
 import peers
 import toolbox
-from etcdctl import Etcdctl, EtcdctlError
+from etcdctl import EtcdctlError
 from membership import ClusterView, MoveLeader, RemoveMember, RestoreRecord
 from snapshot_tool import SnapshotTool
 from toolbox import ActionRefused, CutDone
@@ -81,7 +81,7 @@ def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[
     aside = _swap_in(rec, store.root, staging, restore_id)
     try:
         rec.write_config("new", rec.solo_cluster, token)
-        rec.workload.start()
+        rec.start_member()
         view = rec.await_healthy_voter(local_only=True, patience=SERVE_PATIENCE)
     except Exception as error:
         _roll_back(rec, store.root, aside, restore_id)
@@ -202,7 +202,7 @@ def _remaining(rec: Reconciler, view: ClusterView, step: MoveLeader | RemoveMemb
     gone = step.member.id if isinstance(step, RemoveMember) else None
     urls = [m.client_urls[0] for m in view.members if m.client_urls and m.id != gone]
     try:
-        return Etcdctl(rec.workload.run, urls).view()
+        return rec.client(urls).view()
     except EtcdctlError as error:
         raise ActionRefused(f"the old cluster stopped answering: {error.reason}") from error
 
@@ -231,4 +231,4 @@ def _roll_back(rec: Reconciler, root: Path, aside: Path | None, restore_id: str)
     if aside is not None:
         os.rename(aside, data)
         rec.write_config("existing", rec.solo_cluster, "existing")
-        rec.workload.start()
+        rec.start_member()

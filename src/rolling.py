@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from membership import ClusterView, Idle, Member, MoveLeader, Observation, Wait
+from membership import ClusterView, Idle, Member, MoveLeader, Observation, UnitInfo, Wait
 
 
 @dataclass(frozen=True)
 class Restart:
-    """Restart this member with the wanted config (the turn is ours, leadership handed over)."""
+    """Restart this member with the wanted config (the turn is ours, leadership handed over).
+    `peer_url`: first `member update` this member's peer URL to it (peer TLS switching)."""
 
     digest: str
+    peer_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,13 @@ def next_restart_step(obs: Observation) -> RestartStep:
     others = [m for m in view.healthy_voters if m.id != me.id]
     if me.id == view.leader_id and others:
         return MoveLeader(to=min(others, key=lambda m: m.name))
-    return Restart(digest=obs.config.wanted_digest)
+    update = obs.me.peer_url if obs.me.peer_url not in me.peer_urls else None
+    return Restart(digest=obs.config.wanted_digest, peer_url=update)
+
+
+def behind(obs: Observation, unit: UnitInfo) -> bool:
+    """`unit` runs a member whose config is not the wanted one."""
+    return bool(unit.config_digest) and unit.config_digest != obs.config.wanted_digest
 
 
 def next_turn_step(obs: Observation) -> TurnStep:

@@ -28,6 +28,15 @@ READY_COMMAND = [
     "health",
 ]
 
+
+def ready_command(endpoint: str, cert_args: list[str]) -> list[str]:
+    """The readiness check against this member's own client URL, as it serves it (https needs
+    the pod's DNS name, which its certificate carries, and a client certificate)."""
+    if not endpoint.startswith("https://"):
+        return READY_COMMAND
+    return [READY_COMMAND[0], f"--endpoints={endpoint}", *cert_args, *READY_COMMAND[2:]]
+
+
 # etcd, asked to stop while leader, first tries to hand leadership over and can hang with no
 # peer reachable: Pebble sends SIGKILL after this long. Below Kubernetes' 30 s grace period.
 KILL_DELAY = "20s"
@@ -89,7 +98,27 @@ class Workload:
         if self.container.exists(MARKER_PATH):
             self.container.remove_path(MARKER_PATH)
 
-    def restart(self) -> None:
+    # ---- small files (certificates) -------------------------------------------------------------
+
+    def read_file(self, path: str) -> str | None:
+        if not self.container.exists(path):
+            return None
+        return self.container.pull(path).read()
+
+    def write_file(self, path: str, text: str, private: bool = False) -> None:
+        """Pebble writes through a temporary file and a rename: a reader never sees half."""
+        if self.read_file(path) == text:
+            return
+        self.container.push(path, text, make_dirs=True, permissions=0o600 if private else 0o644)
+
+    def remove_file(self, path: str) -> None:
+        if self.container.exists(path):
+            self.container.remove_path(path)
+
+    def restart(self, check: list[str] | None = None) -> None:
+        if check is not None:
+            self.container.add_layer(SERVICE, self._layer(check), combine=True)
+            self.container.replan()
         self.container.restart(SERVICE)
 
     def stop(self) -> None:
@@ -111,14 +140,14 @@ class Workload:
     def write_config(self, text: str) -> None:
         self.container.push(CONFIG_PATH, text, make_dirs=True, permissions=0o600)
 
-    def start(self) -> None:
+    def start(self, check: list[str] | None = None) -> None:
         """(Re)add the layer and replan: Pebble forgets the plan when the pod is recreated."""
-        self.container.add_layer(SERVICE, self._layer(), combine=True)
+        self.container.add_layer(SERVICE, self._layer(check or READY_COMMAND), combine=True)
         self.container.replan()
         if not self.is_running():
             self.container.start(SERVICE)
 
-    def _layer(self) -> ops.pebble.LayerDict:
+    def _layer(self, check: list[str]) -> ops.pebble.LayerDict:
         return {
             "summary": "etcd",
             "services": {
@@ -140,7 +169,7 @@ class Workload:
                     "period": "10s",
                     "timeout": "5s",
                     "threshold": 3,
-                    "exec": {"command": " ".join(READY_COMMAND)},
+                    "exec": {"command": " ".join(check)},
                 }
             },
         }

@@ -25,9 +25,14 @@ class Listed:
     peer_urls: tuple[str, ...]
 
 
+def tls_args(j: Juju) -> list[str]:
+    return j.client_identity.etcdctl_args() if j.client_identity else []
+
+
 def etcdctl_json(j: Juju, endpoint: str, *args: str) -> dict:
     out = subprocess.run(
-        [etcdctl(j.version), f"--endpoints={endpoint}", "--dial-timeout=2s", "-w", "json", *args],
+        [etcdctl(j.version), f"--endpoints={endpoint}", "--dial-timeout=2s", *tls_args(j)]
+        + ["-w", "json", *args],
         capture_output=True,
         text=True,
         timeout=30,
@@ -67,7 +72,17 @@ def assert_formed(j: Juju, units: int) -> list[Listed]:
 
 def client(j: Juju, unit: str | None = None) -> etcd3.Etcd3Client:
     name = unit or next(iter(j.units))
-    return etcd3.client(host=j.address(name), port=2379, timeout=10)
+    ident = j.client_identity
+    if ident is None:
+        return etcd3.client(host=j.address(name), port=2379, timeout=10)
+    return etcd3.client(
+        host=j.address(name),
+        port=2379,
+        timeout=10,
+        ca_cert=str(ident.ca),
+        cert_key=str(ident.key),
+        cert_cert=str(ident.cert),
+    )
 
 
 def write_keys(j: Juju, prefix: str, count: int) -> dict[str, str]:
@@ -116,7 +131,7 @@ def within(seconds: float, check: Callable[[], None]) -> None:
 def endpoint_statuses(j: Juju) -> list[dict]:
     out = subprocess.run(
         [etcdctl(j.version), f"--endpoints={','.join(j.client_endpoints())}", "--dial-timeout=2s"]
-        + ["--command-timeout=3s", "-w", "json", "endpoint", "status"],
+        + [*tls_args(j), "--command-timeout=3s", "-w", "json", "endpoint", "status"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -134,8 +149,8 @@ def etcd_leader(j: Juju) -> str:
     leader = statuses[0]["Status"]["leader"]
     for name in j.units:
         for status in statuses:
-            if status["Status"]["header"]["member_id"] == leader and status["Endpoint"].startswith(
-                f"http://{j.address(name)}:"
+            if status["Status"]["header"]["member_id"] == leader and status["Endpoint"].endswith(
+                f"://{j.address(name)}:2379"
             ):
                 return name
     raise AssertionError(f"no unit holds the raft leader {leader:x}")
@@ -146,10 +161,10 @@ def make_etcd_leader(j: Juju, unit: str) -> None:
     target = next(
         s["Status"]["header"]["member_id"]
         for s in endpoint_statuses(j)
-        if s["Endpoint"].startswith(f"http://{j.address(unit)}:")
+        if s["Endpoint"].endswith(f"://{j.address(unit)}:2379")
     )
     subprocess.run(
-        [etcdctl(j.version), f"--endpoints={','.join(j.client_endpoints())}"]
+        [etcdctl(j.version), f"--endpoints={','.join(j.client_endpoints())}", *tls_args(j)]
         + ["move-leader", f"{target:x}"],
         check=True,
         capture_output=True,
@@ -162,7 +177,7 @@ def wait_healthy(j: Juju, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while True:
         out = subprocess.run(
-            [etcdctl(j.version), f"--endpoints={','.join(j.client_endpoints())}"]
+            [etcdctl(j.version), f"--endpoints={','.join(j.client_endpoints())}", *tls_args(j)]
             + ["--dial-timeout=2s", "--command-timeout=3s", "-w", "json", "endpoint", "health"],
             capture_output=True,
             text=True,

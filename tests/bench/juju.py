@@ -35,6 +35,7 @@ from ops import testing
 
 from tests.bench import pebble as bench_pebble
 from tests.bench.binaries import bin_dir
+from tests.bench.ca import Authority, Identity, Provider, requests_in
 from tests.bench.network import Network
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH, Pod
 
@@ -46,6 +47,8 @@ MODEL = "bench"
 PEER = "etcd-peers"
 RELATION_ID = 7
 MAX_RETRIES = 5
+PROVIDER = "self-signed-certificates"
+TLS_RELATION_IDS = {"peer-certificates": 20, "client-certificates": 21}
 
 Event = tuple[str, ...]  # ("config-changed",), ("relation-changed", "etcd-k8s/1"), ...
 
@@ -76,6 +79,9 @@ class Unit:
     run_starts: list[float] = field(default_factory=list)  # wall clock, for benchmarks
     failures: int = 0
     history: list[str] = field(default_factory=list)
+    secrets: list[Any] = field(default_factory=list)  # Juju keeps them across pod churn
+    tls_bags: dict[str, dict[str, str]] = field(default_factory=dict)  # relation -> unit databag
+    tls_broken: set[str] = field(default_factory=set)  # relations this unit saw broken
 
     @property
     def name(self) -> str:
@@ -105,6 +111,10 @@ class Juju:
     log: list[str] = field(default_factory=list)
     keep: bool = False
     removed: list[Unit] = field(default_factory=list)
+    provider: Provider = field(default_factory=Provider)
+    tls_relations: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> provider app
+    juju_logs: list[str] = field(default_factory=list)  # every charm log line, for secret checks
+    client_identity: Identity | None = None  # set by TLS tests: the host's checks speak https
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -155,6 +165,9 @@ class Juju:
         for unit in new:
             self._queue_deploy(unit)
         self._queue_joins(new)
+        for unit in new:
+            for relation in self.tls_relations:
+                self._queue_tls_join(unit, relation)
         return new
 
     def move_leader(self, to: str) -> None:
@@ -236,6 +249,55 @@ class Juju:
             self._commit(unit, out)
         return result
 
+    def relate_certificates(self, relation: str) -> None:
+        """`juju integrate etcd-k8s:<relation> self-signed-certificates`."""
+        assert relation in TLS_RELATION_IDS and relation not in self.tls_relations
+        self.tls_relations[relation] = {}
+        for unit in self.units.values():
+            self._queue_tls_join(unit, relation)
+
+    def remove_certificates(self, relation: str) -> None:
+        """`juju remove-relation`: relation-departed then relation-broken on every unit."""
+        for unit in self.units.values():
+            unit.queue.append(("tls-departed", relation))
+            unit.queue.append(("tls-broken", relation))
+
+    def renew_certificates(self) -> None:
+        """The provider re-issues every certificate with its CA (a renewal)."""
+        self.provider.renew_all()
+        self._answer_csrs(force=True)
+
+    def rotate_ca_authority(self, name: str) -> Authority:
+        """The provider gets a new CA and re-issues every certificate with it."""
+        authority = self.provider.rotate_ca(name)
+        self._answer_csrs(force=True)
+        return authority
+
+    def _queue_tls_join(self, unit: Unit, relation: str) -> None:
+        unit.tls_broken.discard(relation)
+        unit.tls_bags.setdefault(relation, {})
+        unit.queue.extend(
+            [("tls-created", relation), ("tls-joined", relation), ("tls-changed", relation)]
+        )
+
+    def _answer_csrs(self, force: bool = False) -> None:
+        """The provider answers the CSRs in every unit's databag; a change of its app data
+        queues relation-changed on the units of that relation."""
+        for relation in self.tls_relations:
+            requests = [
+                csr
+                for unit in self.units.values()
+                if relation not in unit.tls_broken
+                for csr in requests_in(unit.tls_bags.get(relation, {}))
+            ]
+            answer = self.provider.answer(requests)
+            if answer == self.tls_relations[relation] and not force:
+                continue
+            self.tls_relations[relation] = answer
+            for unit in self.units.values():
+                if relation in unit.tls_bags and relation not in unit.tls_broken:
+                    unit.queue.append(("tls-changed", relation))
+
     def set_config(self, **values: Any) -> None:
         self.config.update(values)
         for unit in self.units.values():
@@ -300,6 +362,10 @@ class Juju:
             unit.runs += 1
         self._record(unit, event, f"{out.unit_status} ({time.monotonic() - started:.2f}s)")
         self._commit(unit, out)
+        if event[0] == "tls-broken":
+            unit.tls_broken.add(event[1])
+            if all(event[1] in u.tls_broken for u in self.units.values()):
+                del self.tls_relations[event[1]]
 
     def _record(self, unit: Unit, event: Event, outcome: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {unit.name} {' '.join(event)}: {outcome}"
@@ -307,6 +373,7 @@ class Juju:
         unit.history.append(line)
         logger.info("%s", line)
         for record in unit.ctx.juju_log:
+            self.juju_logs.append(record.message)
             if "non-empty filesystem" in record.message:
                 continue  # scenario's note on the container dir; the bench mounts what persists
             if "decision:" in record.message or record.level in ("WARNING", "ERROR"):
@@ -332,6 +399,20 @@ class Juju:
             self.app_status = out.app_status
         unit.deferred = list(out.deferred)
         unit.stored_states = out.stored_states
+        unit.secrets = list(out.secrets)
+        answer = False
+        for relation, relation_id in TLS_RELATION_IDS.items():
+            if relation not in unit.tls_bags or relation in unit.tls_broken:
+                continue
+            try:
+                bag = dict(out.get_relation(relation_id).local_unit_data)
+            except (KeyError, ValueError):
+                continue
+            if bag != unit.tls_bags[relation]:
+                unit.tls_bags[relation] = bag
+                answer = True
+        if answer:
+            self._answer_csrs()
         container = out.get_container("etcd")
         unit.layers = dict(container.layers)
         unit.status = out.unit_status
@@ -362,15 +443,42 @@ class Juju:
                 },
             },
         )
+        tls_relations = {
+            testing.Relation(
+                name,
+                id=TLS_RELATION_IDS[name],
+                interface="tls-certificates",
+                remote_app_name=PROVIDER,
+                remote_app_data=dict(self.tls_relations[name]),
+                remote_units_data={0: {}},
+                local_unit_data=dict(unit.tls_bags.get(name, {})),
+            )
+            for name in self.tls_relations
+            if name in unit.tls_bags and name not in unit.tls_broken
+        }
+        address = self.network.pods[unit.pod_name].address if unit.pod.net else "192.0.2.1"
         return testing.State(
             leader=self.leader == unit.name,
             config=dict(self.config),
-            relations={relation},
+            relations={relation, *tls_relations},
+            secrets=list(unit.secrets),
+            networks={
+                testing.Network(
+                    PEER, bind_addresses=[testing.BindAddress([testing.Address(address)])]
+                )
+            },
             containers={container},
             storages={testing.Storage("data", index=unit.number)},
             model=testing.Model(name=MODEL, uuid="00000000-0000-4000-8000-00000000beef"),
             deferred=unit.deferred,
             stored_states=unit.stored_states,
+            # Juju keeps a status until a hook sets another one.
+            **({"unit_status": unit.status} if unit.status is not None else {}),
+            **(
+                {"app_status": self.app_status}
+                if self.app_status is not None and self.leader == unit.name
+                else {}
+            ),
         )
 
     def _event(self, unit: Unit, event: Event, state: testing.State) -> Any:
@@ -394,6 +502,18 @@ class Juju:
         }
         if kind in simple:
             return simple[kind]()
+        if kind.startswith("tls-"):
+            tls_relation = state.get_relation(TLS_RELATION_IDS[event[1]])
+            if kind == "tls-created":
+                return on.relation_created(tls_relation)
+            if kind == "tls-joined":
+                return on.relation_joined(tls_relation, remote_unit=0)
+            if kind == "tls-changed":
+                return on.relation_changed(tls_relation, remote_unit=0)
+            if kind == "tls-departed":
+                return on.relation_departed(tls_relation, remote_unit=0, departing_unit=0)
+            if kind == "tls-broken":
+                return on.relation_broken(tls_relation)
         # An app databag change comes from the leader.
         source = event[1] if len(event) > 1 and event[1] else self.leader
         remote = int(source.rsplit("/", 1)[1]) if source else None
@@ -475,8 +595,14 @@ class Juju:
         net = self.network.pods[self.units[name].pod_name]
         return net.address
 
-    def client_endpoints(self) -> list[str]:
-        return [f"http://{self.address(n)}:2379" for n in self.units if self.units[n].pod.net]
+    def client_endpoints(self, scheme: str | None = None) -> list[str]:
+        """Every live pod's client URL; https when the tests hold a client identity."""
+        scheme = scheme or ("https" if self.client_identity else "http")
+        return [f"{scheme}://{self.address(n)}:2379" for n in self.units if self.units[n].pod.net]
+
+    def resume_provider(self) -> None:
+        self.provider.paused = False
+        self._answer_csrs()
 
 
 def _attach(unit: Unit) -> None:

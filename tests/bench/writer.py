@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 import etcd3  # noqa: E402
 
+from tests.bench.ca import Identity  # noqa: E402
 from tests.bench.juju import Juju  # noqa: E402
 
 PREFIX = "/writer/"
@@ -49,6 +50,7 @@ class Writer:
         self.max_seconds = max_seconds
         self.deadline = deadline
         self.retries = 0  # attempts on another member after one refused or timed out
+        self.identities: list[Identity] = []  # TLS client identities to try besides plaintext
         self.acked: list[str] = []
         self.attempted = 0
         self.failed = 0
@@ -69,6 +71,24 @@ class Writer:
 
     def _endpoints(self) -> list[str]:
         return [net.address for net in list(self.bench.network.pods.values())]
+
+    def _targets(self) -> list[tuple[str, Identity | None]]:
+        """Each member in plaintext and with each TLS identity the test gave: while a cluster
+        rolls between the two, a member serves one or the other."""
+        ways: list[Identity | None] = [None, *self.identities]
+        return [(address, way) for address in self._endpoints() for way in ways]
+
+    def _connect(self, target: tuple[str, Identity | None], timeout: float) -> etcd3.Etcd3Client:
+        host, ident = target
+        if ident is None:
+            return etcd3.client(host=host, timeout=timeout)
+        return etcd3.client(
+            host=host,
+            timeout=timeout,
+            ca_cert=str(ident.ca),
+            cert_key=str(ident.key),
+            cert_cert=str(ident.cert),
+        )
 
     def _run(self) -> None:
         started = last_ack = time.monotonic()
@@ -97,9 +117,8 @@ class Writer:
             first = False
             try:
                 if self._client is None:
-                    addresses = self._endpoints()
-                    host = addresses[self._turn % len(addresses)]
-                    self._client = etcd3.client(host=host, timeout=1)
+                    targets = self._targets()
+                    self._client = self._connect(targets[self._turn % len(targets)], 1)
                 self._client.put(key, "x")
                 return True
             except Exception:  # refused, unavailable, timed out: the next member
@@ -113,9 +132,9 @@ class Writer:
     def report(self) -> WriteReport:
         """Read every acknowledged key back (linearizable read through any live member)."""
         found: set[str] = set()
-        for address in self._endpoints():
+        for target in self._targets():
             try:
-                client = etcd3.client(host=address, timeout=10)
+                client = self._connect(target, 10)
                 found = {meta.key.decode() for _, meta in client.get_prefix(PREFIX, keys_only=True)}
                 client.close()
                 break
