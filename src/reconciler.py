@@ -195,14 +195,6 @@ class Reconciler:
         config of the current ones and nothing else is under way."""
         if not obs.is_leader or obs.app.cluster_id is None or obs.cluster is None:
             return False
-        busy = _busy(obs)
-        if busy:
-            if any(
-                self.tls.record(k) != tls.TlsRecord() or self.offers.related.get(k)
-                for k in tls.KINDS
-            ):
-                self.tls_waits = busy
-            return False
         assert self.relation is not None
         units = {
             u.name: {k: peers.read_unit_tls(u.name, self.relation.data[u], k) for k in tls.KINDS}
@@ -213,16 +205,25 @@ class Reconciler:
             for k in tls.KINDS
         }
         members = frozenset(u.unit for u in obs.units if u.member_id and u.config_digest)
-        acted = False
-        waits = []
-        for kind in tls.KINDS:
-            step = tls.next_record(
+        steps = {
+            kind: tls.next_record(
                 kind,  # type: ignore[arg-type]
                 self.tls.record(kind),
                 self.offers.related.get(kind, False),
                 {name: info[kind] for name, info in units.items()},
                 members,
             )
+            for kind in tls.KINDS
+        }
+        waits = [step.reason for step in steps.values() if isinstance(step, tls.Wait)]
+        busy = _busy(obs)
+        if busy:
+            # Say so only when a TLS step is due: a plain config roll is not TLS waiting.
+            due = any(isinstance(step, tls.NewRecord) for step in steps.values())
+            self.tls_waits = "; ".join([busy] if due else waits) or None
+            return False
+        acted = False
+        for kind, step in steps.items():
             if isinstance(step, tls.NewRecord):
                 logger.info(
                     "decision: tls-%s stage=%s bundle=%s (%s)",
@@ -233,8 +234,6 @@ class Reconciler:
                 )
                 peers.write_tls(self.app_bag, kind, step.record)
                 acted = True
-            elif isinstance(step, tls.Wait):
-                waits.append(step.reason)
         self.tls_waits = "; ".join(waits) or None
         if acted:
             self.tls = peers.read_tls(self.app_bag)

@@ -239,7 +239,7 @@ def needs_material(record: TlsRecord) -> bool:
 
 def describe(peer: TlsRecord, client: TlsRecord) -> str:
     """For statuses: which of the two is on."""
-    names = {"off": "off", "trust": "turning on/off", "on": "on"}
+    names = {"off": "off", "trust": "switching", "on": "on"}
     return f"peer TLS {names[peer.stage]}, client TLS {names[client.stage]}"
 
 
