@@ -126,6 +126,12 @@ def test_plaintext_to_tls_renewal_new_ca_and_back(bench: Juju) -> None:
         assert code != 0, f"a certificate from another CA was accepted: {out}"
         code, out = ctl(j, ",".join(https), "put", "/with-cert", "ok", extra=first.etcdctl_args())
         assert code == 0, out
+        # The charm's own etcdctl (actions included) goes through with the unit's certificate.
+        status = j.run_action("etcd-k8s/1", "cluster-status")
+        assert status.failure is None, status.failure
+        assert status.results["quorum"] == "yes", status.results
+        snapshot = j.run_action("etcd-k8s/0", "snapshot")
+        assert snapshot.failure is None, snapshot.failure
 
         # ---- renewal, same CA: new certificates in use without a restart
         before = {n: served_certificate(j, n, first).serial_number for n in j.units}
