@@ -37,7 +37,7 @@ def run(version: str) -> None:
         j.deploy(3, leader=0)
         j.settle()
         ids = Path(j.workdir) / "ids"
-        first = j.provider.authority.client_identity(ids, "bench-writer")
+        first = j.provider.authority.client_identity(ids, "bench-writer", cn="root")
         print(f"\netcd {installed(version)}: 3 units, etcd3 writer running")
         print(
             f"{'step':<26}{'seconds':>8}{'hooks':>7}{'restarts':>9}{'handovers':>10}"
@@ -77,7 +77,7 @@ def run(version: str) -> None:
 
             def rotate() -> None:
                 authority = j.rotate_ca_authority("bench-ca-2")
-                second = authority.client_identity(ids, "bench-writer-2")
+                second = authority.client_identity(ids, "bench-writer-2", cn="root")
                 both = ids / "both.pem"
                 both.write_text(first.ca.read_text() + second.ca.read_text())
                 writer.identities[:] = [first.with_ca(both), second.with_ca(both)]

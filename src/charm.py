@@ -10,6 +10,7 @@ from typing import Any
 
 import ops
 
+import access
 import departure
 import membership as core
 import operations
@@ -17,6 +18,8 @@ import restore
 import tls
 from backups import Backups, BadName
 from certificates import RELATIONS, Certificates
+from client_relations import RELATION as CLIENT_RELATION
+from client_relations import ClientRelations
 from etcd_config import EtcdOptions, InvalidConfig
 from etcdctl import EtcdctlError
 from reconciler import PEER_RELATION, Outcome, Reconciler
@@ -55,7 +58,13 @@ class EtcdK8sCharm(ops.CharmBase):
         for relation in RELATIONS.values():
             for event in ("relation_created", "relation_changed", "relation_broken"):
                 framework.observe(getattr(self.on[relation], event), self._reconcile)
+        for event in ("relation_created", "relation_changed", "relation_broken"):
+            framework.observe(getattr(self.on[CLIENT_RELATION], event), self._reconcile)
+        # A client charm's new certificate comes as a new revision of its secret.
+        framework.observe(self.on.secret_changed, self._reconcile)
         framework.observe(peer.relation_departed, self._on_peer_departed)
+        framework.observe(self.on.get_root_password_action, self._on_get_root_password)
+        framework.observe(self.on.rotate_root_password_action, self._on_rotate_root_password)
         framework.observe(self.on.rebuild_cluster_action, self._on_rebuild_cluster)
         framework.observe(self.on.snapshot_action, self._on_snapshot)
         framework.observe(self.on.list_snapshots_action, self._on_list_snapshots)
@@ -78,6 +87,12 @@ class EtcdK8sCharm(ops.CharmBase):
         )
 
     # ---- the operator's actions: see actions.yaml; the work is in operations and restore -------
+
+    def _on_get_root_password(self, event: ops.ActionEvent) -> None:
+        self._run_action(event, access.show_root_password)
+
+    def _on_rotate_root_password(self, event: ops.ActionEvent) -> None:
+        self._run_action(event, access.rotate_root_password, leader_only=True)
 
     def _on_snapshot(self, event: ops.ActionEvent) -> None:
         def work(rec: Reconciler) -> dict[str, Any]:
@@ -209,7 +224,7 @@ class EtcdK8sCharm(ops.CharmBase):
         departure.leave(Reconciler(self, self.workload, options))
         self.unit.status = ops.MaintenanceStatus("left the etcd cluster; unit is being removed")
 
-    def _reconcile(self, _: ops.EventBase) -> None:
+    def _reconcile(self, event: ops.EventBase) -> None:
         try:
             options = EtcdOptions.from_charm_config(dict(self.config))
         except InvalidConfig as error:
@@ -224,7 +239,11 @@ class EtcdK8sCharm(ops.CharmBase):
             self.unit.status = ops.WaitingStatus("waiting for the peer relation")
             return
         offers = self.certificates.offers()
-        outcome = Reconciler(self, self.workload, options, offers).reconcile()
+        broken = None
+        if isinstance(event, ops.RelationBrokenEvent) and event.relation.name == CLIENT_RELATION:
+            broken = event.relation.id
+        relations = ClientRelations(self, broken_id=broken)
+        outcome = Reconciler(self, self.workload, options, offers, relations).reconcile()
         self._set_status(outcome)
 
     def _set_status(self, outcome: Outcome) -> None:
@@ -331,6 +350,8 @@ def app_status(outcome: Outcome, units: int) -> ops.StatusBase:
         message += f"; {tls.describe(outcome.tls.peer, outcome.tls.client)}"
     if outcome.tls_waits:
         message += f"; {outcome.tls_waits}"
+    if outcome.access_waits:
+        message += f"; {outcome.access_waits}"
     if healthy == units and not view.learners:
         if units == 2:
             message += "; 2 members tolerate no failure: add a unit"

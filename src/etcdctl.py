@@ -1,7 +1,9 @@
 """etcdctl in the workload container, `-w json`, parsed into the core's types.
 
-The adapter takes a `Runner` (argv, timeout -> exit code, stdout, stderr) so that it knows
-nothing of Pebble; `workload.py` provides the Pebble one, unit tests a canned one.
+The adapter takes a `Runner` (argv, timeout -> exit code, stdout, stderr; with `env` and
+`stdin` keywords when a call needs them) so that it knows nothing of Pebble; `workload.py`
+provides the Pebble one, unit tests a canned one. Passwords travel in the environment or on
+stdin, never in argv (which any process in the pod can read).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ STATUS_TIMEOUT = 1.0  # per endpoint, asked one after another; a live member ans
 LIST_TIMEOUT = 2.0
 ALARMS = {1: "NOSPACE", 2: "CORRUPT"}  # etcdserverpb.AlarmType
 
-Runner = Callable[[list[str], float], "tuple[int, str, str]"]
+Runner = Callable[..., "tuple[int, str, str]"]
 
 
 class EtcdctlError(Exception):
@@ -60,6 +62,23 @@ class EtcdctlError(Exception):
     @property
     def future_revision(self) -> bool:
         return "required revision is a future revision" in self.stderr
+
+    @property
+    def timed_out(self) -> bool:
+        return "context deadline exceeded" in self.stderr or "request timed out" in self.stderr
+
+    @property
+    def not_found(self) -> bool:
+        """A user or role that does not exist."""
+        return "not found" in self.stderr
+
+    @property
+    def already_exists(self) -> bool:
+        return "already exists" in self.stderr
+
+    @property
+    def auth_failed(self) -> bool:
+        return "authentication failed" in self.stderr
 
     @property
     def not_a_learner(self) -> bool:
@@ -118,11 +137,13 @@ class Etcdctl:
         endpoints: Sequence[str],
         timeout: float = 5.0,
         cert: ClientCert | None = None,
+        auth: tuple[str, str] | None = None,
     ):
         self._run = run
         self.endpoints = list(endpoints)
         self.timeout = timeout
         self.cert = cert
+        self.auth = auth  # (user, password): etcd auth is on, or may be (a restored cluster)
 
     def _call(
         self,
@@ -131,17 +152,34 @@ class Etcdctl:
         json_output: bool = True,
         timeout: float | None = None,
         each: bool = False,
+        stdin: str | None = None,
+        authenticate: bool = True,
     ) -> str:
         """One call, or one per scheme when the endpoints mix them: the first that succeeds
         answers; with `each`, every group is asked and the JSON lists are joined."""
+        if not authenticate and self.auth is not None:
+            # Reads of membership and status need no user: skip the password login, which
+            # costs a bcrypt check (and in 3.5 a raft round) on every etcdctl run.
+            auth, self.auth = self.auth, None
+            try:
+                return self._call(
+                    *args,
+                    endpoints=endpoints,
+                    json_output=json_output,
+                    timeout=timeout,
+                    each=each,
+                    stdin=stdin,
+                )
+            finally:
+                self.auth = auth
         groups = _by_scheme(endpoints if endpoints is not None else self.endpoints)
         if len(groups) <= 1:
-            return self._call_group(args, groups[0] if groups else [], json_output, timeout)
+            return self._call_group(args, groups[0] if groups else [], json_output, timeout, stdin)
         outputs: list[str] = []
         failure: EtcdctlError | None = None
         for group in groups:
             try:
-                out = self._call_group(args, group, json_output, timeout)
+                out = self._call_group(args, group, json_output, timeout, stdin)
             except EtcdctlError as error:
                 failure = error
                 if each and error.stdout.strip():
@@ -159,7 +197,12 @@ class Etcdctl:
         raise failure
 
     def _call_group(
-        self, args: Sequence[str], endpoints: list[str], json_output: bool, timeout: float | None
+        self,
+        args: Sequence[str],
+        endpoints: list[str],
+        json_output: bool,
+        timeout: float | None,
+        stdin: str | None = None,
     ) -> str:
         timeout = timeout or self.timeout
         argv = [ETCDCTL, f"--endpoints={','.join(endpoints)}", "--dial-timeout=1s"]
@@ -169,7 +212,13 @@ class Etcdctl:
         if json_output:
             argv += ["-w", "json"]
         argv += args
-        code, out, err = self._run(argv, timeout + 5)
+        extra: dict[str, object] = {}
+        if self.auth is not None:
+            # etcdctl reads ETCDCTL_USER / ETCDCTL_PASSWORD like its --user / --password flags.
+            extra["env"] = {"ETCDCTL_USER": self.auth[0], "ETCDCTL_PASSWORD": self.auth[1]}
+        if stdin is not None:
+            extra["stdin"] = stdin
+        code, out, err = self._run(argv, timeout + 5, **extra)
         if code != 0:
             raise EtcdctlError(args, code, err, out)
         return out
@@ -177,7 +226,7 @@ class Etcdctl:
     def member_list(self) -> ClusterView:
         # Milliseconds on a healthy cluster; without quorum (3.5 reads it linearizably) a long
         # wait would only slow every hook down.
-        data = json.loads(self._call("member", "list", timeout=LIST_TIMEOUT))
+        data = json.loads(self._call("member", "list", timeout=LIST_TIMEOUT, authenticate=False))
         return ClusterView(
             cluster_id=member_id_hex(data["header"]["cluster_id"]),
             members=tuple(sorted((_member(m) for m in data.get("members", [])), key=_by_name)),
@@ -199,8 +248,10 @@ class Etcdctl:
 
     def move_leader(self, member_id: str) -> None:
         """Must reach the current leader: give it every voter's endpoint. Plain output: the
-        JSON printer misbehaves for move-leader on 3.5.1."""
-        self._call("move-leader", member_id, json_output=False)
+        JSON printer misbehaves for move-leader on 3.5.1. No credentials: etcdctl 3.5.1 reads
+        its environment twice for move-leader and then dies on its own ETCDCTL_PASSWORD
+        ("conflicting environment variable"); etcd asks none for MoveLeader."""
+        self._call("move-leader", member_id, json_output=False, authenticate=False)
 
     def endpoint_status(self, endpoints: Sequence[str]) -> list[EndpointStatus]:
         """Status of each endpoint that answers; the ones that do not are left out."""
@@ -209,7 +260,12 @@ class Etcdctl:
         try:
             # A member that is down costs the whole command timeout: keep it short.
             out = self._call(
-                "endpoint", "status", endpoints=endpoints, timeout=STATUS_TIMEOUT, each=True
+                "endpoint",
+                "status",
+                endpoints=endpoints,
+                timeout=STATUS_TIMEOUT,
+                each=True,
+                authenticate=False,
             )
         except EtcdctlError as error:
             # etcdctl exits 1 when any endpoint fails but still prints the ones that answered.
@@ -268,6 +324,51 @@ class Etcdctl:
 
     def alarm_disarm(self) -> None:
         self._call("alarm", "disarm")
+
+    # ---- auth: users, roles, and the switch itself ---------------------------------------------
+
+    def user_names(self) -> list[str]:
+        return list(json.loads(self._call("user", "list")).get("users") or [])
+
+    def role_names(self) -> list[str]:
+        return list(json.loads(self._call("role", "list")).get("roles") or [])
+
+    def user_add(self, name: str, password: str | None) -> None:
+        """Without a password the user can only authenticate by certificate (CN = name)."""
+        if password is None:
+            self._call("user", "add", name, "--no-password", json_output=False)
+        else:
+            self._call(
+                "user", "add", name, "--interactive=false", json_output=False, stdin=password + "\n"
+            )
+
+    def user_passwd(self, name: str, password: str) -> None:
+        self._call(
+            "user", "passwd", name, "--interactive=false", json_output=False, stdin=password + "\n"
+        )
+
+    def user_delete(self, name: str) -> None:
+        self._call("user", "delete", name, json_output=False)
+
+    def user_grant_role(self, name: str, role: str) -> None:
+        self._call("user", "grant-role", name, role, json_output=False)
+
+    def role_add(self, role: str) -> None:
+        self._call("role", "add", role, json_output=False)
+
+    def role_delete(self, role: str) -> None:
+        self._call("role", "delete", role, json_output=False)
+
+    def role_grant_prefix(self, role: str, prefix: str) -> None:
+        """readwrite on every key that starts with `prefix`, and nothing else."""
+        args = ("role", "grant-permission", role, "readwrite", prefix, "--prefix=true")
+        self._call(*args, json_output=False)
+
+    def auth_enable(self) -> None:
+        self._call("auth", "enable", json_output=False)
+
+    def auth_disable(self) -> None:
+        self._call("auth", "disable", json_output=False)
 
     def view(self) -> ClusterView:
         """The member list, with health and leader taken from the started members' status."""

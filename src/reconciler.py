@@ -25,6 +25,7 @@ from tenacity import (
     wait_fixed,
 )
 
+import access
 import departure
 import membership as core
 import peers
@@ -32,6 +33,7 @@ import recovery
 import rolling
 import tls
 from certificates import Offers, TlsFiles, client_cert, paths
+from client_relations import ClientRelations
 from etcd_config import EtcdOptions, MemberConfig, TlsConfig, render_config
 from etcdctl import Etcdctl, EtcdctlError
 from workload import CLIENT_PORT, DATA_DIR, PEER_PORT, Workload, ready_command
@@ -59,6 +61,7 @@ class Outcome:
     config_pending: bool = False  # this member waits for its turn to restart
     tls: tls.Settings = tls.Settings()
     tls_waits: str | None = None  # why the application's TLS does not move on
+    access_waits: str | None = None  # why etcd auth or a client's user does not move on
 
 
 def identity(
@@ -98,6 +101,7 @@ class Reconciler:
         workload: Workload,
         options: EtcdOptions,
         offers: Offers | None = None,
+        client_relations: ClientRelations | None = None,
     ):
         self.charm = charm
         self.workload = workload
@@ -121,6 +125,8 @@ class Reconciler:
             self.me = dataclasses.replace(self.me, config_digest=published.config_digest)
         self._version: tuple[int, int] | None = None
         self.tls_waits: str | None = None
+        self.access = access.Access(self, client_relations)
+        self._root: tuple[str, str] | None | bool = False  # False: not read yet
 
     # ---- TLS ------------------------------------------------------------------------------------
 
@@ -133,7 +139,20 @@ class Reconciler:
 
     def client(self, endpoints: list[str], timeout: float = 5.0) -> Etcdctl:
         """etcdctl against `endpoints`, with this unit's client certificate for https ones."""
-        return Etcdctl(self.workload.run, endpoints, timeout=timeout, cert=client_cert())
+        return Etcdctl(
+            self.workload.run, endpoints, timeout=timeout, cert=client_cert(), auth=self.root_auth()
+        )
+
+    def root_auth(self) -> tuple[str, str] | None:
+        """Root's credentials once the secret exists: etcdctl sends them whether or not auth is
+        on (etcd ignores them while it is off), so a cluster restored with auth on is reached."""
+        if self._root is False:
+            password = access.root_password(self.charm, self.app_bag)
+            self._root = ("root", password) if password else None
+        return self._root  # type: ignore[return-value]
+
+    def remember_root(self, password: str) -> None:
+        self._root = ("root", password)
 
     def sync_tls(self) -> None:
         """Put the offered certificates in use when safe, keep the CA bundles current on disk,
@@ -212,9 +231,12 @@ class Reconciler:
                 self.offers.related.get(kind, False),
                 {name: info[kind] for name, info in units.items()},
                 members,
+                self.access.extra_trust() if kind == tls.CLIENT else (),
             )
             for kind in tls.KINDS
         }
+        if self.access.blocks_client_off(steps[tls.CLIENT]):
+            steps[tls.CLIENT] = tls.Wait("client TLS goes off once etcd auth is off")
         waits = [step.reason for step in steps.values() if isinstance(step, tls.Wait)]
         busy = _busy(obs)
         if busy:
@@ -350,6 +372,7 @@ class Reconciler:
         self.sync_tls()
         self.publish_me()
         obs = self.observe()
+        self.access.decide(obs)
         local: core.LocalStep = core.Idle()
         cluster: core.ClusterStep = core.Idle()
         for _ in range(MAX_STEPS):
@@ -364,6 +387,8 @@ class Reconciler:
                     acted = self._act_turn(rolling.next_turn_step(obs))
                     if not acted:
                         acted = self._act_tls(obs)
+                    if not acted:
+                        acted = self.access.act_auth(obs) or self.access.act_clients(obs)
             if not acted:
                 break
             obs = self.observe()
@@ -372,6 +397,8 @@ class Reconciler:
                 "reconcile stopped after %s steps; the rest waits for the next event", MAX_STEPS
             )
         self.publish_me(obs)
+        if obs.is_leader:
+            self.access.answer(obs)
         lost = None
         if obs.app.cluster_id is not None and not recovery.has_quorum(obs.cluster):
             survivors = departure.survivors(self)
@@ -387,6 +414,7 @@ class Reconciler:
             config_pending=rolling.pending(obs),
             tls=self.tls,
             tls_waits=self.tls_waits,
+            access_waits=self.access.waits,
         )
 
     def publish_me(self, obs: core.Observation | None = None) -> None:
@@ -440,7 +468,7 @@ class Reconciler:
             return True
         if isinstance(step, core.Promote):
             assert obs.cluster is not None
-            return self._promote(self.voters_client(obs.cluster), step.member)
+            return self._promote(self.promote_client(obs.cluster), step.member)
         if isinstance(step, core.WipeStaleData):
             logger.warning(
                 "decision: wipe-stale-data member=%s (%s)", self.me.member_name, step.reason
@@ -490,7 +518,7 @@ class Reconciler:
             return True
         if isinstance(step, core.Promote):
             assert obs.cluster is not None
-            return self._promote(self.voters_client(obs.cluster), step.member)
+            return self._promote(self.promote_client(obs.cluster), step.member)
         if isinstance(step, core.RemoveMember):
             assert obs.cluster is not None
             return self.remove_member(self.voters_client(obs.cluster), step)
@@ -555,6 +583,13 @@ class Reconciler:
                 return view
             time.sleep(0.2)
         raise RuntimeError(f"{self.me.member_name} is not a healthy voter after {patience:.0f}s")
+
+    def promote_client(self, view: core.ClusterView) -> Etcdctl:
+        """Promote goes to the raft leader itself: a follower forwards it to the leader over
+        the peer API without the caller's credentials, which the leader refuses once auth is
+        on (etcd 3.5.1 then retries until the request times out)."""
+        leader = next((m for m in view.voters if m.id == view.leader_id and m.client_urls), None)
+        return self.client([leader.client_urls[0]]) if leader else self.voters_client(view)
 
     def voters_client(self, view: core.ClusterView) -> Etcdctl:
         """Membership changes go to voters: a learner answers 'rpc not supported for learner'."""
@@ -639,7 +674,7 @@ class Reconciler:
         logger.info("decision: promote member=%s id=%s", member.name, member.id)
         try:
             for attempt in Retrying(
-                retry=retry_if_exception(_not_in_sync),
+                retry=retry_if_exception(_promote_retryable),
                 wait=wait_exponential(multiplier=0.1, max=1.0),
                 stop=stop_after_delay(PROMOTE_PATIENCE),
             ):
@@ -689,3 +724,9 @@ def _cluster_unhealthy(error: BaseException) -> bool:
 
 def _not_in_sync(error: BaseException) -> bool:
     return isinstance(error, EtcdctlError) and error.learner_not_in_sync
+
+
+def _promote_retryable(error: BaseException) -> bool:
+    """Not in sync yet, or the conf change did not commit in time (seen right after a
+    leadership change, with auth on): both pass; any other answer is final."""
+    return isinstance(error, EtcdctlError) and (error.learner_not_in_sync or error.timed_out)

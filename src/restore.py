@@ -107,6 +107,10 @@ def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[
             "bootstrap-member": rec.me.member_name,
             "join": "",
             "restart-turn": "",
+            # The snapshot brings its own auth state, users and roles: the leader applies
+            # ours again (idempotently) on its next hook.
+            "auth": "",
+            "clients": "",
         }
     )
     peers.write_restore(bag, record)

@@ -180,24 +180,32 @@ def next_record(
     related: bool,
     units: Mapping[str, UnitTls | None],
     members: frozenset[str],
+    extra_trust: tuple[str, ...] = (),
 ) -> RecordStep:
     """The Juju leader's next change of one kind's record. Call only when every running member
     runs the config of the current record (no restart pending, no turn held, nobody joining).
-    `units`: every unit's published TLS data; `members`: the units that run a member."""
+    `units`: every unit's published TLS data; `members`: the units that run a member;
+    `extra_trust`: more certificates to trust (client kind: the client relations' leaves)."""
     if record.stage != "off" and record.trusted != frozenset(record.bundle_fps):
         return NewRecord(
             replace(record, trusted=frozenset(record.bundle_fps)),
             "every member runs with the CA bundle",
         )
     if related:
-        return _towards_on(kind, record, units, members)
+        return _towards_on(kind, record, units, members, extra_trust)
     return _towards_off(kind, record)
 
 
 def _towards_on(
-    kind: Kind, record: TlsRecord, units: Mapping[str, UnitTls | None], members: frozenset[str]
+    kind: Kind,
+    record: TlsRecord,
+    units: Mapping[str, UnitTls | None],
+    members: frozenset[str],
+    extra_trust: tuple[str, ...] = (),
 ) -> RecordStep:
     wanted = bundle_of([ca for info in units.values() if info for ca in info.cas])
+    if wanted:
+        wanted = bundle_of([*wanted, *extra_trust])
     if record.stage == "off":
         missing = sorted(u for u in members if not (units.get(u) and units[u].in_use_ca))  # type: ignore[union-attr]
         if missing:

@@ -50,11 +50,22 @@ class Workload:
     def ready(self) -> bool:
         return self.container.can_connect()
 
-    def run(self, argv: list[str], timeout: float) -> tuple[int, str, str]:
-        """Run a command in the container: (exit code, stdout, stderr); never raises for it."""
+    def run(
+        self,
+        argv: list[str],
+        timeout: float,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> tuple[int, str, str]:
+        """Run a command in the container: (exit code, stdout, stderr); never raises for it.
+        `env` and `stdin` carry secrets: they reach the process, not its argv or any log."""
         try:
             process = self.container.exec(
-                argv, timeout=timeout, working_dir="/", environment={"ETCDCTL_API": "3"}
+                argv,
+                timeout=timeout,
+                working_dir="/",
+                environment={"ETCDCTL_API": "3", **(env or {})},
+                stdin=stdin,
             )
             out, err = process.wait_output()
             return 0, out or "", err or ""
@@ -69,6 +80,12 @@ class Workload:
         if code != 0 or not match:
             raise RuntimeError(f"cannot read the etcd version in the container: {err or out}")
         return int(match.group(1)), int(match.group(2))
+
+    def etcd_release(self) -> str:
+        """The full version, for client charms ("3.5.1")."""
+        code, out, _ = self.run([ETCD, "--version"], 10)
+        match = re.search(r"etcd Version:\s*(\S+)", out)
+        return match.group(1) if code == 0 and match else ""
 
     def has_member_data(self) -> bool:
         return self.container.exists(f"{DATA_DIR}/member")

@@ -101,10 +101,11 @@ class Authority:
             pass
         return builder.sign(self.key, hashes.SHA256())
 
-    def client_identity(self, directory: Path, name: str) -> Identity:
-        """A client certificate for the tests' own etcd clients, written to files."""
+    def client_identity(self, directory: Path, name: str, cn: str | None = None) -> Identity:
+        """A client certificate for the tests' own etcd clients, written to files. `cn` (default
+        `name`) is the etcd user it authenticates as once etcd auth is on (with client TLS)."""
         key = _key()
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or name)])
         csr = (
             x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
         )
@@ -186,3 +187,36 @@ def requests_in(unit_bag: dict[str, str]) -> list[str]:
     if not raw:
         return []
     return [entry["certificate_signing_request"].strip() for entry in json.loads(raw)]
+
+
+def self_signed_client(directory: Path, name: str, days: int = 30) -> Identity:
+    """A client charm's own certificate: a self-signed leaf (CA false, client auth), as a
+    client hands it over on the etcd-client relation. `ca` is left for the server CA file the
+    test writes from what etcd-k8s answers."""
+    key = _key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = Identity(
+        ca=directory / f"{name}-server-ca.pem",
+        cert=directory / f"{name}.pem",
+        key=directory / f"{name}-key.pem",
+    )
+    paths.cert.write_text(_pem(cert))
+    paths.key.write_text(_key_pem(key))
+    paths.key.chmod(0o600)
+    return paths

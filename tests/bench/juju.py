@@ -12,18 +12,24 @@ Juju semantics modelled:
   writes;
 - hook failures: the hook's databag writes are dropped and the hook is retried (side effects on
   real processes stay, as they would);
-- deferred events re-run before the next event, by ops itself, since the unit carries them.
+- deferred events re-run before the next event, by ops itself, since the unit carries them;
+- secrets: a unit's own kept across hooks and pod churn; the application's (leader-made) seen by
+  every unit; a secret granted over a relation seen by the other application;
+- client applications (client_charm.py, one unit each) related on `etcd-client`: app databags
+  both ways, relation-changed on the other side when one changes, relation-broken on removal.
 Units run one hook at a time across the model; the scheduler decides the interleaving.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
 import tempfile
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +42,9 @@ from ops import testing
 from tests.bench import pebble as bench_pebble
 from tests.bench.binaries import bin_dir
 from tests.bench.ca import Authority, Identity, Provider, requests_in
+from tests.bench.client_charm import CONFIG as CLIENT_CONFIG
+from tests.bench.client_charm import META as CLIENT_META
+from tests.bench.client_charm import BenchClientCharm
 from tests.bench.network import Network
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH, Pod
 
@@ -49,6 +58,8 @@ RELATION_ID = 7
 MAX_RETRIES = 5
 PROVIDER = "self-signed-certificates"
 TLS_RELATION_IDS = {"peer-certificates": 20, "client-certificates": 21}
+CLIENT_RELATION = "etcd-client"
+FIRST_CLIENT_RELATION_ID = 30
 
 Event = tuple[str, ...]  # ("config-changed",), ("relation-changed", "etcd-k8s/1"), ...
 
@@ -82,6 +93,8 @@ class Unit:
     secrets: list[Any] = field(default_factory=list)  # Juju keeps them across pod churn
     tls_bags: dict[str, dict[str, str]] = field(default_factory=dict)  # relation -> unit databag
     tls_broken: set[str] = field(default_factory=set)  # relations this unit saw broken
+    client_relations: set[int] = field(default_factory=set)  # etcd-client relations it joined
+    clients_broken: set[int] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -90,6 +103,27 @@ class Unit:
     @property
     def pod_name(self) -> str:
         return f"{APP}-{self.number}"
+
+
+@dataclass
+class ClientApp:
+    """A client application of one unit (its leader), related to etcd-k8s on etcd-client."""
+
+    name: str
+    relation_id: int
+    ctx: testing.Context[Any]
+    config: dict[str, Any]
+    queue: deque[Event] = field(default_factory=deque)
+    app_data: dict[str, str] = field(default_factory=dict)
+    secrets: list[Any] = field(default_factory=list)  # its own (the mtls-cert one)
+    stored_states: frozenset[Any] = frozenset()
+    status: Any = None
+    gone: bool = False  # the relation was removed
+
+    @property
+    def report(self) -> dict[str, Any]:
+        path = Path(self.config["report"])
+        return json.loads(path.read_text()) if path.exists() else {}
 
 
 @dataclass
@@ -115,6 +149,9 @@ class Juju:
     tls_relations: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> provider app
     juju_logs: list[str] = field(default_factory=list)  # every charm log line, for secret checks
     client_identity: Identity | None = None  # set by TLS tests: the host's checks speak https
+    app_secrets: dict[str, Any] = field(default_factory=dict)  # etcd-k8s's own, by id
+    client_apps: dict[str, ClientApp] = field(default_factory=dict)
+    client_answers: dict[int, dict[str, str]] = field(default_factory=dict)  # etcd-k8s's side
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -168,6 +205,9 @@ class Juju:
         for unit in new:
             for relation in self.tls_relations:
                 self._queue_tls_join(unit, relation)
+            for app in self.client_apps.values():
+                if not app.gone:
+                    self._queue_client_join(unit, app.relation_id)
         return new
 
     def move_leader(self, to: str) -> None:
@@ -298,6 +338,116 @@ class Juju:
                 if relation in unit.tls_bags and relation not in unit.tls_broken:
                     unit.queue.append(("tls-changed", relation))
 
+    # ---- client applications --------------------------------------------------------------------
+
+    def relate_client(self, name: str, prefix: str, cert_pem: str, report: Path) -> ClientApp:
+        """`juju deploy bench-client <name>; juju integrate <name> etcd-k8s:etcd-client`."""
+        rid = FIRST_CLIENT_RELATION_ID + len(self.client_apps)
+        ctx = testing.Context(
+            BenchClientCharm,
+            meta={"name": name, **CLIENT_META},
+            config=CLIENT_CONFIG,
+            app_name=name,
+            unit_id=0,
+        )
+        app = ClientApp(name, rid, ctx, {"prefix": prefix, "cert": cert_pem, "report": str(report)})
+        app.queue.extend(
+            [
+                ("install",),
+                ("leader-elected",),
+                ("config-changed",),
+                ("relation-created",),
+                ("relation-joined",),
+                ("relation-changed",),
+            ]
+        )
+        self.client_apps[name] = app
+        for unit in self.units.values():
+            self._queue_client_join(unit, rid)
+        return app
+
+    def remove_client(self, name: str) -> None:
+        """`juju remove-relation`: relation-departed and -broken on both sides."""
+        app = self.client_apps[name]
+        app.queue.append(("relation-broken",))
+        for unit in self.units.values():
+            if app.relation_id in unit.client_relations:
+                rid = str(app.relation_id)
+                unit.queue.extend([("client-departed", rid), ("client-broken", rid)])
+
+    def set_client_certificate(self, name: str, cert_pem: str) -> None:
+        app = self.client_apps[name]
+        app.config["cert"] = cert_pem
+        app.queue.append(("config-changed",))
+
+    def _queue_client_join(self, unit: Unit, rid: int) -> None:
+        unit.client_relations.add(rid)
+        unit.queue.extend((f"client-{kind}", str(rid)) for kind in ("created", "joined", "changed"))
+
+    def _run_client(self, app: ClientApp) -> None:
+        event = app.queue.popleft()
+        relation = testing.Relation(
+            "etcd",
+            id=app.relation_id,
+            interface="etcd_client",
+            remote_app_name=APP,
+            local_app_data=dict(app.app_data),
+            remote_app_data=dict(self.client_answers.get(app.relation_id, {})),
+            remote_units_data={0: {}},
+        )
+        granted = [
+            _consumer_view(s)
+            for s in self.app_secrets.values()
+            if (s.label or "").startswith(f"etcd-client-{app.relation_id}-")
+        ]
+        state = testing.State(
+            leader=True,
+            config=dict(app.config),
+            relations={relation} if not app.gone else set(),
+            secrets=[*app.secrets, *granted],
+            stored_states=app.stored_states,
+            **({"unit_status": app.status} if app.status is not None else {}),
+        )
+        on = app.ctx.on
+        triggers: dict[str, Callable[[], Any]] = {
+            "install": on.install,
+            "leader-elected": on.leader_elected,
+            "config-changed": on.config_changed,
+            "relation-created": lambda: on.relation_created(relation),
+            "relation-joined": lambda: on.relation_joined(relation, remote_unit=0),
+            "relation-changed": lambda: on.relation_changed(relation, remote_unit=0),
+            "relation-broken": lambda: on.relation_broken(relation),
+        }
+        if app.gone:
+            return
+        try:
+            out = app.ctx.run(triggers[event[0]](), state)
+        except Exception as error:
+            cause = getattr(error, "__cause__", None) or error
+            self.log.append(f"{app.name}/0 {event[0]}: FAILED: {type(cause).__name__}: {cause}")
+            return
+        self.log.append(f"{time.strftime('%H:%M:%S')} {app.name}/0 {event[0]}: {out.unit_status}")
+        app.stored_states = out.stored_states
+        app.status = out.unit_status
+        before = {s.id: s.latest_content for s in app.secrets}
+        app.secrets = [s for s in out.secrets if s.owner is not None]
+        changed_secrets = [
+            s.id for s in app.secrets if s.id in before and before[s.id] != s.latest_content
+        ]
+        if event[0] == "relation-broken":
+            app.gone = True
+            return
+        new = dict(out.get_relation(app.relation_id).local_app_data)
+        rid = str(app.relation_id)
+        for unit in self.units.values():
+            if app.relation_id not in unit.client_relations:
+                continue
+            if new != app.app_data:
+                unit.queue.append(("client-changed", rid))
+            for secret_id in changed_secrets:
+                unit.queue.append(("secret-changed", secret_id))
+        app.app_data = new
+
     def set_config(self, **values: Any) -> None:
         self.config.update(values)
         for unit in self.units.values():
@@ -317,6 +467,11 @@ class Juju:
                 return runs
             for gone in [u for u in self.units.values() if u.leaving and not u.queue]:
                 self._finish_removal(gone)
+            client = next((a for a in self.client_apps.values() if a.queue), None)
+            if client is not None:
+                self._run_client(client)
+                runs += 1
+                continue
             unit = self._pick()
             if unit is None:
                 if until is not None:
@@ -354,7 +509,9 @@ class Juju:
         except Exception as error:  # the hook failed: Juju drops its writes and retries it
             unit.failures += 1
             cause = getattr(error, "__cause__", None) or error
-            self._record(unit, event, f"FAILED: {type(cause).__name__}: {cause}")
+            where = traceback.extract_tb(cause.__traceback__)[-1] if cause.__traceback__ else None
+            at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+            self._record(unit, event, f"FAILED: {type(cause).__name__}{at}: {cause}")
             if unit.failures <= MAX_RETRIES:
                 unit.queue.appendleft(event)
             return
@@ -362,6 +519,8 @@ class Juju:
             unit.runs += 1
         self._record(unit, event, f"{out.unit_status} ({time.monotonic() - started:.2f}s)")
         self._commit(unit, out)
+        if event[0] == "client-broken":
+            unit.clients_broken.add(int(event[1]))
         if event[0] == "tls-broken":
             unit.tls_broken.add(event[1])
             if all(event[1] in u.tls_broken for u in self.units.values()):
@@ -397,9 +556,11 @@ class Juju:
                     if other is not unit and other.sees:
                         other.queue.append(("relation-changed", ""))
             self.app_status = out.app_status
+            self._commit_client_answers(out)
         unit.deferred = list(out.deferred)
         unit.stored_states = out.stored_states
-        unit.secrets = list(out.secrets)
+        # Juju keeps a unit's own secrets; the application's are the leader's to change.
+        unit.secrets = [s for s in out.secrets if s.owner == "unit"]
         answer = False
         for relation, relation_id in TLS_RELATION_IDS.items():
             if relation not in unit.tls_bags or relation in unit.tls_broken:
@@ -416,6 +577,26 @@ class Juju:
         container = out.get_container("etcd")
         unit.layers = dict(container.layers)
         unit.status = out.unit_status
+
+    def _commit_client_answers(self, out: testing.State) -> None:
+        """The leader's writes to the client relations and to the application's secrets."""
+        before = {sid: s.latest_content for sid, s in self.app_secrets.items()}
+        self.app_secrets = {s.id: s for s in out.secrets if s.owner == "app"}
+        for app in self.client_apps.values():
+            if app.gone:
+                continue
+            try:
+                new = dict(out.get_relation(app.relation_id).local_app_data)
+            except (KeyError, ValueError):
+                continue
+            secret_moved = any(
+                (s.label or "").startswith(f"etcd-client-{app.relation_id}-")
+                and before.get(sid) != s.latest_content
+                for sid, s in self.app_secrets.items()
+            )
+            if new != self.client_answers.get(app.relation_id, {}) or secret_moved:
+                self.client_answers[app.relation_id] = new
+                app.queue.append(("relation-changed",))
 
     # ---- building what a hook sees --------------------------------------------------------------
 
@@ -456,12 +637,32 @@ class Juju:
             for name in self.tls_relations
             if name in unit.tls_bags and name not in unit.tls_broken
         }
+        client_relations = {
+            testing.Relation(
+                CLIENT_RELATION,
+                id=app.relation_id,
+                interface="etcd_client",
+                remote_app_name=app.name,
+                remote_app_data=dict(app.app_data),
+                remote_units_data={0: {}},
+                local_app_data=dict(self.client_answers.get(app.relation_id, {})),
+            )
+            for app in self.client_apps.values()
+            if app.relation_id in unit.client_relations
+            and app.relation_id not in unit.clients_broken
+        }
+        granted = [
+            _consumer_view(s)
+            for app in self.client_apps.values()
+            if app.relation_id in unit.client_relations
+            for s in app.secrets
+        ]
         address = self.network.pods[unit.pod_name].address if unit.pod.net else "192.0.2.1"
         return testing.State(
             leader=self.leader == unit.name,
             config=dict(self.config),
-            relations={relation, *tls_relations},
-            secrets=list(unit.secrets),
+            relations={relation, *tls_relations, *client_relations},
+            secrets=[*unit.secrets, *self.app_secrets.values(), *granted],
             networks={
                 testing.Network(
                     PEER, bind_addresses=[testing.BindAddress([testing.Address(address)])]
@@ -502,6 +703,21 @@ class Juju:
         }
         if kind in simple:
             return simple[kind]()
+        if kind.startswith("client-"):
+            client_relation = state.get_relation(int(event[1]))
+            if kind == "client-created":
+                return on.relation_created(client_relation)
+            if kind == "client-joined":
+                return on.relation_joined(client_relation, remote_unit=0)
+            if kind == "client-changed":
+                return on.relation_changed(client_relation, remote_unit=0)
+            if kind == "client-departed":
+                return on.relation_departed(client_relation, remote_unit=0, departing_unit=0)
+            if kind == "client-broken":
+                return on.relation_broken(client_relation)
+        if kind == "secret-changed":
+            secret = next(s for s in state.secrets if s.id == event[1])
+            return on.secret_changed(secret)
         if kind.startswith("tls-"):
             tls_relation = state.get_relation(TLS_RELATION_IDS[event[1]])
             if kind == "tls-created":
@@ -603,6 +819,16 @@ class Juju:
     def resume_provider(self) -> None:
         self.provider.paused = False
         self._answer_csrs()
+
+
+def _consumer_view(secret: Any) -> Any:
+    """A secret as the other application sees it once granted: the latest revision, no owner."""
+    return testing.Secret(
+        tracked_content=dict(secret.latest_content),
+        latest_content=dict(secret.latest_content),
+        id=secret.id,
+        label=None,
+    )
 
 
 def _attach(unit: Unit) -> None:

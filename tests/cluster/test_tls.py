@@ -94,7 +94,8 @@ def test_plaintext_to_tls_renewal_new_ca_and_back(bench: Juju) -> None:
     j.settle()
     assert_formed(j, 3)
     identities = Path(j.workdir) / "identities"
-    first = j.provider.authority.client_identity(identities, "writer")
+    # CN root: with client TLS on, etcd auth is on and a certificate's CN is its etcd user.
+    first = j.provider.authority.client_identity(identities, "writer", cn="root")
     start = len(j.log)
     term = raft_term(j)
     with Writer(j) as writer:
@@ -126,6 +127,10 @@ def test_plaintext_to_tls_renewal_new_ca_and_back(bench: Juju) -> None:
         assert code != 0, f"a certificate from another CA was accepted: {out}"
         code, out = ctl(j, ",".join(https), "put", "/with-cert", "ok", extra=first.etcdctl_args())
         assert code == 0, out
+        # etcd auth came on with client TLS: a certificate whose CN is no etcd user gets nothing.
+        nobody = j.provider.authority.client_identity(identities, "nobody")
+        code, out = ctl(j, https[0], "put", "/nobody", "x", extra=nobody.etcdctl_args())
+        assert code != 0 and "permission denied" in out, out
         # The charm's own etcdctl (actions included) goes through with the unit's certificate.
         status = j.run_action("etcd-k8s/1", "cluster-status")
         assert status.failure is None, status.failure
@@ -146,7 +151,7 @@ def test_plaintext_to_tls_renewal_new_ca_and_back(bench: Juju) -> None:
 
         # ---- new CA: bundle of both, certificates switch, old CA dropped
         new_ca = j.rotate_ca_authority("bench-ca-2")
-        second = new_ca.client_identity(identities, "writer-2")
+        second = new_ca.client_identity(identities, "writer-2", cn="root")
         both = identities / "both-cas.pem"
         both.write_text(first.ca.read_text() + second.ca.read_text())
         writer.identities[:] = [first.with_ca(both), second.with_ca(both)]
@@ -196,7 +201,9 @@ def test_scaling_with_tls_on(bench: Juju) -> None:
     j.relate_certificates(PEER)
     j.relate_certificates(CLIENT)
     j.settle()
-    j.client_identity = j.provider.authority.client_identity(Path(j.workdir) / "ids", "test")
+    j.client_identity = j.provider.authority.client_identity(
+        Path(j.workdir) / "ids", "test", cn="root"
+    )
     assert_formed(j, 3)
     term = raft_term(j)
     start = len(j.log)

@@ -47,7 +47,15 @@ def failure(action: str, params: dict[str, Any] | None = None, **kwargs: Any) ->
 
 @pytest.mark.parametrize(
     "action",
-    ["restore", "defrag", "promote", "move-leader", "compact", "alarm-disarm"],
+    [
+        "restore",
+        "defrag",
+        "promote",
+        "move-leader",
+        "compact",
+        "alarm-disarm",
+        "rotate-root-password",
+    ],
 )
 def test_leader_only_actions_refuse_elsewhere(action: str) -> None:
     params = (
@@ -122,3 +130,9 @@ def test_restored_status() -> None:
     three = _restored_status({"units": {"a": "", "b": "", "c": ""}, "snapshot": "s"})
     assert isinstance(three[1], ops.WaitingStatus)
     assert three[1].message.startswith("1/3 units are healthy voters")
+
+
+def test_root_password_actions_refuse_while_auth_is_off() -> None:
+    """Plaintext clusters run without etcd auth: no root password exists to show or rotate."""
+    assert "auth is turned on" in failure("get-root-password", leader=False)
+    assert "no root password to rotate" in failure("rotate-root-password")
