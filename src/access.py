@@ -88,10 +88,11 @@ class Access:
         self.relations = relations
         self.decision: clients.Decision | None = None
         self.notes: list[str] = []  # for the app status
+        self.refused: str | None = None  # the same, for refused client relations
 
     @property
     def waits(self) -> str | None:
-        return "; ".join(self.notes) or None
+        return "; ".join([*([self.refused] if self.refused else []), *self.notes]) or None
 
     @property
     def auth_on(self) -> bool:
@@ -112,8 +113,7 @@ class Access:
             if why.startswith("refused"):
                 logger.warning("client relation %s (%s): %s", rid, apps[rid], why)
                 refused.append(f"{apps[rid]} (relation {rid})")
-        if refused:
-            self.notes.append(f"client relations refused: {', '.join(refused)}")
+        self.refused = f"client relations refused: {', '.join(refused)}" if refused else None
 
     def extra_trust(self) -> tuple[str, ...]:
         if self.decision is None:

@@ -148,6 +148,8 @@ def test_clients_get_their_own_prefix_and_nothing_else(bench: Juju) -> None:
         assert "blocked" in str(refused[name].status).lower(), refused[name].status
         assert refused[name].report["connection"] is None
     assert restarts(j, mark) == 0, "a refused client made the members restart"
+    assert str(j.app_status).count("client relations refused: ") == 1, j.app_status
+    assert "overlap (relation" in str(j.app_status), j.app_status
     assert_isolated(j, (conns["client-a"], ids["client-a"]), "/b/")
     assert_isolated(j, (conns["client-b"], ids["client-b"]), "/a/")
     for name in bad:
