@@ -202,7 +202,6 @@ class Access:
         applied = clients.read_applied(self.rec.app_bag.get(CLIENTS_KEY))
         record = self.rec.tls.client
         endpoints = _endpoints(obs.cluster, frozenset(u.member_name for u in obs.units))
-        version = ""
         for relation in self.relations.relations():
             rid = relation.id
             grant = self.decision.grants.get(rid)
@@ -221,9 +220,9 @@ class Access:
             elif not endpoints:
                 self.relations.answer(relation, None, "waiting: no etcd member answers")
             else:
-                version = version or self.rec.workload.etcd_release()
                 cas = "".join(clients.server_cas(record.bundle))
-                self.relations.answer(relation, Served(endpoints, version, grant.user, cas), None)
+                served = Served(endpoints, self.rec.etcd_release(), grant.user, cas)
+                self.relations.answer(relation, served, None)
 
 
 def _endpoints(view: core.ClusterView | None, staying: frozenset[str]) -> tuple[str, ...]:

@@ -157,29 +157,22 @@ class Etcdctl:
     ) -> str:
         """One call, or one per scheme when the endpoints mix them: the first that succeeds
         answers; with `each`, every group is asked and the JSON lists are joined."""
-        if not authenticate and self.auth is not None:
-            # Reads of membership and status need no user: skip the password login, which
-            # costs a bcrypt check (and in 3.5 a raft round) on every etcdctl run.
-            auth, self.auth = self.auth, None
-            try:
-                return self._call(
-                    *args,
-                    endpoints=endpoints,
-                    json_output=json_output,
-                    timeout=timeout,
-                    each=each,
-                    stdin=stdin,
-                )
-            finally:
-                self.auth = auth
+        extra: dict[str, object] = {}
+        # Reads of membership and status need no user (`authenticate=False`): a password login
+        # costs a bcrypt check (and in 3.5 a raft round) on every etcdctl run.
+        if authenticate and self.auth is not None:
+            # etcdctl reads ETCDCTL_USER / ETCDCTL_PASSWORD like its --user / --password flags.
+            extra["env"] = {"ETCDCTL_USER": self.auth[0], "ETCDCTL_PASSWORD": self.auth[1]}
+        if stdin is not None:
+            extra["stdin"] = stdin
         groups = _by_scheme(endpoints if endpoints is not None else self.endpoints)
         if len(groups) <= 1:
-            return self._call_group(args, groups[0] if groups else [], json_output, timeout, stdin)
+            return self._call_group(args, groups[0] if groups else [], json_output, timeout, extra)
         outputs: list[str] = []
         failure: EtcdctlError | None = None
         for group in groups:
             try:
-                out = self._call_group(args, group, json_output, timeout, stdin)
+                out = self._call_group(args, group, json_output, timeout, extra)
             except EtcdctlError as error:
                 failure = error
                 if each and error.stdout.strip():
@@ -202,7 +195,7 @@ class Etcdctl:
         endpoints: list[str],
         json_output: bool,
         timeout: float | None,
-        stdin: str | None = None,
+        extra: dict[str, object],
     ) -> str:
         timeout = timeout or self.timeout
         argv = [ETCDCTL, f"--endpoints={','.join(endpoints)}", "--dial-timeout=1s"]
@@ -212,12 +205,6 @@ class Etcdctl:
         if json_output:
             argv += ["-w", "json"]
         argv += args
-        extra: dict[str, object] = {}
-        if self.auth is not None:
-            # etcdctl reads ETCDCTL_USER / ETCDCTL_PASSWORD like its --user / --password flags.
-            extra["env"] = {"ETCDCTL_USER": self.auth[0], "ETCDCTL_PASSWORD": self.auth[1]}
-        if stdin is not None:
-            extra["stdin"] = stdin
         code, out, err = self._run(argv, timeout + 5, **extra)
         if code != 0:
             raise EtcdctlError(args, code, err, out)

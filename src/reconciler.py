@@ -123,7 +123,7 @@ class Reconciler:
         )
         if published is not None:
             self.me = dataclasses.replace(self.me, config_digest=published.config_digest)
-        self._version: tuple[int, int] | None = None
+        self._release: str | None = None
         self.tls_waits: str | None = None
         self.access = access.Access(self, client_relations)
         self._root: tuple[str, str] | None | bool = False  # False: not read yet
@@ -630,10 +630,15 @@ class Reconciler:
         # etcd serves what the file says once (re)started, which follows right away.
         self.me = dataclasses.replace(self.me, client_url=client_url)
 
+    def etcd_release(self) -> str:
+        """Read from the image once per hook; it changes only with the pod."""
+        if self._release is None:
+            self._release = self.workload.etcd_release()
+        return self._release
+
     def etcd_version(self) -> tuple[int, int]:
-        if self._version is None:
-            self._version = self.workload.etcd_version()
-        return self._version
+        major, minor = self.etcd_release().split(".")[:2]
+        return int(major), int(minor)
 
     def await_started(self) -> None:
         """Wait until this member has published its name to the cluster (it has joined raft)."""

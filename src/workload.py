@@ -74,18 +74,13 @@ class Workload:
         except (ops.pebble.ChangeError, ops.pebble.TimeoutError) as error:
             return 124, "", f"Error: {error}"
 
-    def etcd_version(self) -> tuple[int, int]:
+    def etcd_release(self) -> str:
+        """The image's etcd version, in full ("3.5.1")."""
         code, out, err = self.run([ETCD, "--version"], 10)
-        match = re.search(r"etcd Version:\s*(\d+)\.(\d+)", out)
+        match = re.search(r"etcd Version:\s*(\d+\.\d+\S*)", out)
         if code != 0 or not match:
             raise RuntimeError(f"cannot read the etcd version in the container: {err or out}")
-        return int(match.group(1)), int(match.group(2))
-
-    def etcd_release(self) -> str:
-        """The full version, for client charms ("3.5.1")."""
-        code, out, _ = self.run([ETCD, "--version"], 10)
-        match = re.search(r"etcd Version:\s*(\S+)", out)
-        return match.group(1) if code == 0 and match else ""
+        return match.group(1)
 
     def has_member_data(self) -> bool:
         return self.container.exists(f"{DATA_DIR}/member")

@@ -25,6 +25,15 @@ class Listed:
     peer_urls: tuple[str, ...]
 
 
+def log_count(j: Juju, since: int, text: str) -> int:
+    """Bench log lines (hooks, decisions) since index `since` that contain `text`."""
+    return sum(1 for line in j.log[since:] if text in line)
+
+
+def restarts(j: Juju, since: int) -> int:
+    return log_count(j, since, "decision: restart member")
+
+
 def tls_args(j: Juju) -> list[str]:
     return j.client_identity.etcdctl_args() if j.client_identity else []
 

@@ -20,7 +20,7 @@ from charms.etcd_k8s.v0.etcd_client import EtcdConnection  # noqa: E402
 
 from tests.bench.binaries import etcdctl  # noqa: E402
 from tests.bench.ca import Authority, Identity, self_signed_client  # noqa: E402
-from tests.bench.checks import assert_formed, etcdctl_json  # noqa: E402
+from tests.bench.checks import assert_formed, etcdctl_json, restarts  # noqa: E402
 from tests.bench.juju import ClientApp, Juju  # noqa: E402
 
 CLIENT_TLS = "client-certificates"
@@ -47,10 +47,6 @@ def etcd3_for(j: Juju, conn: EtcdConnection, ident: Identity, unit: str) -> Any:
 def member_client_urls(j: Juju) -> list[str]:
     members = etcdctl_json(j, j.client_endpoints()[0], "member", "list")["members"]
     return sorted(url for m in members if not m.get("isLearner") for url in m["clientURLs"][:1])
-
-
-def restarts(j: Juju, since: int) -> int:
-    return sum(1 for line in j.log[since:] if "decision: restart member" in line)
 
 
 def ctl(j: Juju, *args: str, ident: Identity, env: dict[str, str] | None = None) -> tuple[int, str]:

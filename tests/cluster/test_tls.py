@@ -21,7 +21,14 @@ import etcd3  # noqa: E402
 
 from tests.bench.binaries import etcdctl  # noqa: E402
 from tests.bench.ca import Authority, Identity  # noqa: E402
-from tests.bench.checks import assert_formed, etcdctl_json, member_table, raft_term  # noqa: E402
+from tests.bench.checks import (  # noqa: E402
+    assert_formed,
+    etcdctl_json,
+    log_count,
+    member_table,
+    raft_term,
+    restarts,
+)
 from tests.bench.juju import Juju  # noqa: E402
 from tests.bench.writer import Writer  # noqa: E402
 
@@ -69,11 +76,7 @@ def plaintext_refused(j: Juju) -> None:
 
 
 def moves(j: Juju, since: int) -> int:
-    return sum(1 for line in j.log[since:] if "decision: move-leader" in line)
-
-
-def restarts(j: Juju, since: int) -> int:
-    return sum(1 for line in j.log[since:] if "decision: restart member" in line)
+    return log_count(j, since, "decision: move-leader")
 
 
 def assert_no_secret_leaked(j: Juju) -> None:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import datetime
 import json
 
+import ops
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from ops import testing
 
 import clients
 import tls
+from client_relations import ClientRelations
 from clients import Applied, Ensure, Grant, Request, Revoke, decide, plan
 from etcdctl import Etcdctl
 
@@ -261,3 +264,62 @@ def test_without_credentials_the_runner_gets_no_extras() -> None:
 
     Etcdctl(run, ["http://a:2379"]).member_list()
     assert seen == [{}]
+
+
+# ---- the relation adapter: what garbage in a client's databag reads as -----------------------
+
+
+class _Probe(ops.CharmBase):
+    seen: list[Request] = []
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.update_status, self._read)
+
+    def _read(self, _: ops.EventBase) -> None:
+        relations = ClientRelations(self)
+        _Probe.seen = relations.requests()
+        for relation in relations.relations():
+            relations.answer(relation, None, "refused: test")
+
+
+def _read_requests(
+    remote: dict[str, str], secrets: tuple[testing.Secret, ...] = ()
+) -> tuple[Request, dict[str, str]]:
+    ctx = testing.Context(
+        _Probe,
+        meta={"name": "etcd-k8s", "provides": {"etcd-client": {"interface": "etcd_client"}}},
+    )
+    relation = testing.Relation(
+        "etcd-client",
+        remote_app_name="client-x",
+        remote_app_data=remote,
+        local_app_data={"endpoints": "https://old:2379", "secret-user": "secret:old"},
+    )
+    out = ctx.run(
+        ctx.on.update_status(),
+        testing.State(leader=True, relations={relation}, secrets=list(secrets)),
+    )
+    return _Probe.seen[0], dict(out.get_relation(relation.id).local_app_data)
+
+
+def test_an_unreadable_secret_is_refused_and_credentials_are_withdrawn() -> None:
+    request, answer = _read_requests({"prefix": "/x/", "secret-mtls": "secret:doesnotexist"})
+    assert request.problem and "cannot read the secret" in request.problem
+    assert (
+        decide([request], True, RESERVED, NOW)
+        .refusals[request.relation_id]
+        .startswith("refused: cannot read")
+    )
+    assert answer == {"status": "refused: test"}  # no endpoints or secret left behind
+
+
+def test_a_secret_without_mtls_cert_is_refused_and_no_secret_means_waiting() -> None:
+    empty = testing.Secret({"other": "x"})
+    request, _ = _read_requests({"prefix": "/x/", "secret-mtls": empty.id}, (empty,))
+    assert request.problem == "the secret in secret-mtls has no mtls-cert"
+    request, _ = _read_requests({"prefix": "/x/"})
+    assert request.problem is None and request.cert_pem is None
+    assert (
+        decide([request], True, RESERVED, NOW).refusals[request.relation_id].startswith("waiting")
+    )
