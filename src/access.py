@@ -82,6 +82,24 @@ def enable_auth(client: Etcdctl, password: str) -> None:
     client.auth_enable()
 
 
+def sweep_client_roles(client: Etcdctl, keep: frozenset[str] = frozenset()) -> list[str]:
+    """Delete every client relation role (`etcd-client-*`) but `keep`, and the users that hold
+    one: what a restored snapshot brings back of relations that are gone."""
+    stale = sorted(
+        r for r in client.role_names() if r.startswith(clients.ROLE_PREFIX) and r not in keep
+    )
+    if not stale:
+        return []
+    for user in client.user_names():
+        if user != clients.ROOT_USER and set(client.user_roles(user)) & set(stale):
+            logger.info("decision: client-revoke user=%s (no relation holds it)", user)
+            client.user_delete(user)
+    for role in stale:
+        logger.info("decision: client-revoke role=%s (no relation holds it)", role)
+        client.role_delete(role)
+    return stale
+
+
 class Access:
     def __init__(self, rec: Reconciler, relations: ClientRelations | None):
         self.rec = rec
@@ -172,12 +190,15 @@ class Access:
     def act_clients(self, obs: core.Observation) -> bool:
         if self.decision is None or obs.cluster is None or not recovery.has_quorum(obs.cluster):
             return False
-        applied = clients.read_applied(self.rec.app_bag.get(CLIENTS_KEY))
+        raw = self.rec.app_bag.get(CLIENTS_KEY)
+        applied = clients.read_applied(raw)
         changes = clients.plan(applied, self.decision.grants)
-        if not changes:
+        if raw and not changes:
             return False
         client = self.rec.voters_client(obs.cluster)
         try:
+            if not raw:  # never checked against etcd (a restore, say): drop what no relation holds
+                sweep_client_roles(client, frozenset(g.role for g in self.decision.grants.values()))
             for change in changes:
                 if isinstance(change, clients.Revoke):
                     _revoke(client, change)

@@ -23,6 +23,7 @@ from charmlibs.interfaces.tls_certificates import (
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+import k8s
 import tls
 from etcdctl import ClientCert
 from workload import STORAGE_ROOT, Workload
@@ -73,7 +74,7 @@ def request_for(charm: ops.CharmBase) -> CertificateRequestAttributes:
     member name: a DNS name can pass the 64 characters a common name allows."""
     app, model = charm.app.name, charm.model.name
     pod = charm.unit.name.replace("/", "-")
-    domain = f"{model}.svc.cluster.local"
+    domain = f"{model}.svc.{k8s.cluster_domain()}"
     names = {
         f"{pod}.{app}-endpoints.{domain}",
         f"{app}-endpoints",

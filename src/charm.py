@@ -25,7 +25,7 @@ from etcdctl import EtcdctlError
 from reconciler import PEER_RELATION, Outcome, Reconciler
 from recovery import RebuildRefused
 from toolbox import ActionRefused
-from workload import STORAGE_ROOT, Workload
+from workload import CLIENT_PORT, STORAGE_ROOT, Workload
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class EtcdK8sCharm(ops.CharmBase):
         framework.observe(self.on.get_root_password_action, self._on_get_root_password)
         framework.observe(self.on.rotate_root_password_action, self._on_rotate_root_password)
         framework.observe(self.on.rebuild_cluster_action, self._on_rebuild_cluster)
+        framework.observe(self.on.discard_data_action, self._on_discard_data)
         framework.observe(self.on.snapshot_action, self._on_snapshot)
         framework.observe(self.on.list_snapshots_action, self._on_list_snapshots)
         framework.observe(self.on.remove_snapshot_action, self._on_remove_snapshot)
@@ -83,6 +84,13 @@ class EtcdK8sCharm(ops.CharmBase):
         self._run_action(
             event,
             lambda rec: departure.rebuild(rec, _bool(event, "force")),
+            then=lambda _: self._reconcile(event),
+        )
+
+    def _on_discard_data(self, event: ops.ActionEvent) -> None:
+        self._run_action(
+            event,
+            lambda rec: departure.discard(rec, self._backups().root),
             then=lambda _: self._reconcile(event),
         )
 
@@ -120,7 +128,7 @@ class EtcdK8sCharm(ops.CharmBase):
             event,
             work,
             leader_only=True,
-            then=self._show_restored,
+            then=lambda _: self._reconcile(event),
         )
 
     def _on_defrag(self, event: ops.ActionEvent) -> None:
@@ -197,9 +205,6 @@ class EtcdK8sCharm(ops.CharmBase):
         if then is not None:
             then(results)
 
-    def _show_restored(self, results: dict[str, Any]) -> None:
-        self.unit.status, self.app.status = _restored_status(results)
-
     def _action_reconciler(self) -> Reconciler:
         if not self.workload.ready or self.model.get_relation(PEER_RELATION) is None:
             raise ActionRefused("the etcd container or the peer relation is not ready on this unit")
@@ -225,6 +230,9 @@ class EtcdK8sCharm(ops.CharmBase):
         self.unit.status = ops.MaintenanceStatus("left the etcd cluster; unit is being removed")
 
     def _reconcile(self, event: ops.EventBase) -> None:
+        if isinstance(event, ops.InstallEvent | ops.UpgradeCharmEvent | ops.ConfigChangedEvent):
+            # Juju's <app> Service exposes the opened ports: clients reach etcd through it.
+            self.unit.set_ports(CLIENT_PORT)
         try:
             options = EtcdOptions.from_charm_config(dict(self.config))
         except InvalidConfig as error:
@@ -251,24 +259,6 @@ class EtcdK8sCharm(ops.CharmBase):
         if self.unit.is_leader():
             units = 1 + len(self.model.get_relation(PEER_RELATION).units)  # type: ignore[union-attr]
             self.app.status = app_status(outcome, units)
-
-
-def _restored_status(results: dict[str, Any]) -> tuple[ops.StatusBase, ops.StatusBase]:
-    """Right after a restore: the other units have yet to see it (peer data is published when
-    the action ends); their hooks and the leader's next ones bring them back."""
-    units = len(results["units"])
-    mine = ops.ActiveStatus(f"leader, restored from {results['snapshot']}")
-    if units == 1:
-        return mine, ops.ActiveStatus(
-            f"1/1 units are healthy voters; restored from {results['snapshot']}"
-        )
-    return (
-        mine,
-        ops.WaitingStatus(
-            f"1/{units} units are healthy voters; restored from {results['snapshot']}, "
-            "the other units rejoin as learners"
-        ),
-    )
 
 
 def _text(event: ops.ActionEvent, key: str) -> str | None:
@@ -307,6 +297,8 @@ def unit_status(outcome: Outcome, config_pending: bool) -> ops.StatusBase:
     step = outcome.local
     if isinstance(step, core.Blocked):
         return ops.BlockedStatus(step.reason)
+    if isinstance(step, core.Idle) and outcome.verdict and outcome.verdict.kind == "cut-off":
+        return ops.WaitingStatus(outcome.verdict.message)  # 3.4 answers from its own state
     if isinstance(step, core.Wait):
         return ops.WaitingStatus(step.reason)
     if isinstance(step, core.PlanBootstrap):
@@ -330,8 +322,11 @@ def unit_status(outcome: Outcome, config_pending: bool) -> ops.StatusBase:
 
 
 def app_status(outcome: Outcome, units: int) -> ops.StatusBase:
-    if outcome.quorum_lost:
-        return ops.BlockedStatus(outcome.quorum_lost)
+    verdict = outcome.verdict
+    if verdict is not None and verdict.kind == "cut-off":
+        return ops.WaitingStatus(verdict.message)
+    if verdict is not None and verdict.kind != "quorum":
+        return ops.BlockedStatus(verdict.message)
     step = outcome.cluster
     if isinstance(step, core.Blocked):
         return ops.BlockedStatus(step.reason)
@@ -352,6 +347,8 @@ def app_status(outcome: Outcome, units: int) -> ops.StatusBase:
         message += f"; {outcome.tls_waits}"
     if outcome.access_waits:
         message += f"; {outcome.access_waits}"
+    if outcome.restore is not None and healthy < units:
+        message += f"; restored from {outcome.restore.snapshot}, the other units rejoin as learners"
     if healthy == units and not view.learners:
         if units == 2:
             message += "; 2 members tolerate no failure: add a unit"

@@ -62,8 +62,11 @@ class Grant:
         return fingerprint(self.cert_pem)
 
 
+ROLE_PREFIX = "etcd-client-"
+
+
 def role_name(relation_id: int) -> str:
-    return f"etcd-client-{relation_id}"
+    return f"{ROLE_PREFIX}{relation_id}"
 
 
 @dataclass(frozen=True)

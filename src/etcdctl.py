@@ -81,6 +81,11 @@ class EtcdctlError(Exception):
         return "authentication failed" in self.stderr
 
     @property
+    def peer_url_exists(self) -> bool:
+        """member add of a peer URL already listed (an earlier try went through)."""
+        return "Peer URLs already exists" in self.stderr
+
+    @property
     def not_a_learner(self) -> bool:
         return "can only promote a learner member" in self.stderr and not self.learner_not_in_sync
 
@@ -320,6 +325,9 @@ class Etcdctl:
     def role_names(self) -> list[str]:
         return list(json.loads(self._call("role", "list")).get("roles") or [])
 
+    def user_roles(self, name: str) -> list[str]:
+        return list(json.loads(self._call("user", "get", name)).get("roles") or [])
+
     def user_add(self, name: str, password: str | None) -> None:
         """Without a password the user can only authenticate by certificate (CN = name)."""
         if password is None:
@@ -364,7 +372,14 @@ class Etcdctl:
         statuses = self.endpoint_status(client_urls)
         healthy = frozenset(s.member_id for s in statuses)
         leader = next((s.leader_id for s in statuses if s.leader_id != "0"), None)
-        return ClusterView(view.cluster_id, view.members, healthy_ids=healthy, leader_id=leader)
+        indexes = tuple(sorted((s.member_id, s.raft_index) for s in statuses))
+        return ClusterView(
+            view.cluster_id,
+            view.members,
+            healthy_ids=healthy,
+            leader_id=leader,
+            raft_indexes=indexes,
+        )
 
 
 def _by_scheme(endpoints: Sequence[str]) -> list[list[str]]:

@@ -19,6 +19,11 @@ import dataclasses
 from dataclasses import dataclass
 
 from observed import (  # noqa: F401  (re-exported: the core's vocabulary)
+    EMPTY,
+    LEARNER,
+    NO_LEADER,
+    SERVING,
+    STOPPED,
     AppState,
     ClusterView,
     ConfigState,
@@ -27,6 +32,7 @@ from observed import (  # noqa: F401  (re-exported: the core's vocabulary)
     Marker,
     Member,
     Observation,
+    RebuildRecord,
     RestoreRecord,
     UnitInfo,
 )
@@ -153,6 +159,12 @@ class Blocked:
     reason: str
 
 
+@dataclass(frozen=True)
+class HoldData(Blocked):
+    """This unit's data is of a member the cluster dropped, yet holds writes the cluster lacks:
+    it is kept until an operator decides (discard-data), and the unit must not be re-added."""
+
+
 LocalStep = (
     Wait
     | Idle
@@ -193,8 +205,9 @@ def next_local_step(obs: Observation, new_token: str) -> LocalStep:
     if obs.me.waiting_for:
         return Wait(f"waiting for {obs.me.waiting_for} before starting etcd")
     if obs.disk.has_member_data:
-        stale = _stale_data(obs)
-        return WipeStaleData(reason=stale) if stale else StartMember()
+        if obs.disk.marker is not None and obs.disk.marker.joining:
+            return _unjoined_data(obs, obs.disk.marker)
+        return _stale_data(obs) or StartMember()
     app = obs.app
     if app.cluster_token is None:
         return _before_bootstrap(obs, new_token)
@@ -223,19 +236,40 @@ def next_local_step(obs: Observation, new_token: str) -> LocalStep:
 
 
 def _superseded(obs: Observation) -> str | None:
-    """Data the leader's restore record names as replaced. Decided from the record and the
-    marker alone: a member of the replaced cluster may still run, and must not be asked."""
+    """Data of a cluster a restore replaced. Decided from the record and the marker alone: a
+    member of a replaced cluster may still run, and must not be asked. A restore makes a new
+    cluster id, so once the recorded cluster is the restored one, data of any other cluster id
+    is older: that of the cluster this restore replaced, or of one an earlier restore did."""
     record = obs.app.restore
     marker = obs.disk.marker
     if record is None or marker is None or not obs.disk.has_member_data:
         return None
     if record.seed == obs.me.member_name or obs.app.cluster_id != record.cluster_id:
         return None
-    if marker.cluster_id != record.superseded:
+    if marker.cluster_id == record.cluster_id:
         return None
+    how = "replaced by" if marker.cluster_id == record.superseded else "older than"
     return (
-        f"data of cluster {marker.cluster_id}, replaced by restore {record.id} "
+        f"data of cluster {marker.cluster_id}, {how} restore {record.id} "
         f"(snapshot {record.snapshot})"
+    )
+
+
+def _unjoined_data(obs: Observation, marker: Marker) -> LocalStep:
+    """etcd was started as learner `marker.member_id` and never published itself: whatever
+    it left in the data dir is a failed start's, not a member's log, unless the live cluster
+    shows the learner started after all (the hook ended before it could say so)."""
+    view = obs.cluster
+    if view is None:
+        return Wait(
+            f"a learner start (member {marker.member_id}) left data behind; waiting for a "
+            "member to answer before deciding on it"
+        )
+    listed = next((m for m in view.members if m.id == marker.member_id), None)
+    if listed is not None and listed.started:
+        return StartMember()
+    return WipeStaleData(
+        reason=f"etcd was started as learner {marker.member_id} but never joined: nothing to keep"
     )
 
 
@@ -247,9 +281,10 @@ def _remove_lost_self(view: ClusterView, listed: Member) -> LocalStep:
     return RemoveMember(member=listed, reason=reason)
 
 
-def _stale_data(obs: Observation) -> str | None:
-    """Why the data on disk must not be started, or None. Decided only against a live cluster:
-    with no member answering, starting what is on disk is how quorum comes back."""
+def _stale_data(obs: Observation) -> LocalStep | None:
+    """The data on disk must not be started: wipe it, or block when wiping could lose writes;
+    None to start it. Decided only against a live cluster: with no member answering, starting
+    what is on disk is how quorum comes back."""
     view = obs.cluster
     if view is None:
         return None
@@ -258,17 +293,60 @@ def _stale_data(obs: Observation) -> str | None:
     listed = view.find(obs.me.member_name, obs.me.peer_url)
     marker = obs.disk.marker
     if marker is not None and marker.cluster_id != view.cluster_id:
-        return f"data of cluster {marker.cluster_id}, but the live cluster is {view.cluster_id}"
+        return WipeStaleData(
+            f"data of cluster {marker.cluster_id}, but the live cluster is {view.cluster_id}"
+        )
     if marker is not None and not any(m.id == marker.member_id for m in view.members):
-        return f"data of member {marker.member_id}, which the cluster no longer lists"
+        newer = _newer_than_cluster(obs, view, marker)
+        if newer:
+            return HoldData(newer)
+        return WipeStaleData(
+            f"data of member {marker.member_id}, which the cluster no longer lists"
+        )
     if listed is None:
-        return "data of a member the cluster does not list"
+        return WipeStaleData("data of a member the cluster does not list")
     return None
+
+
+def _newer_than_cluster(obs: Observation, view: ClusterView, marker: Marker) -> str | None:
+    """A member the cluster no longer lists was removed, which it can have seen only up to its
+    removal: its log cannot be ahead of the cluster's. Unless the cluster was rebuilt from
+    another member that was behind (a cut-off one, say): then this data holds writes the
+    rebuilt cluster never had, and wiping it would lose them."""
+    if marker.raft_index is None:
+        return None
+    reference, what = view.raft_index, "the live cluster is"
+    for unit in obs.units:
+        record = unit.rebuild
+        if record and record.cluster_id == view.cluster_id and marker.member_id in record.dropped:
+            reference, what = record.raft_index, f"{unit.unit} rebuilt the cluster"
+    if reference is None or marker.raft_index <= reference:
+        return None
+    return (
+        f"not wiping this unit's data: member {marker.member_id} got to raft index "
+        f"{marker.raft_index}, but {what} at {reference}, so it holds writes the cluster lacks; "
+        f"keep them by rebuilding from this data, or drop them with: juju run {obs.me.unit} "
+        "discard-data"
+    )
 
 
 def _running_step(obs: Observation) -> LocalStep:
     if obs.cluster is None:
+        serving = sorted(u.unit for u in obs.peers if u.member_state == SERVING)
+        if serving:
+            return Wait(
+                f"this member reaches no leader, but {', '.join(serving)} report a healthy "
+                "cluster: this pod is cut off from it (check its network)"
+            )
         return Wait("etcd is running but no member answers: waiting for quorum")
+    if _member_gone(obs, obs.cluster):
+        # The member on disk is gone from the cluster (removed, or the cluster rebuilt without
+        # it): what runs is its etcd on its way out, whatever holds its peer URL now. A running
+        # member is never wiped; its data is judged once it has stopped.
+        stale = _stale_data(obs)
+        if isinstance(stale, HoldData):
+            return stale
+        return Blocked("etcd is running but this unit is not a member of the cluster")
     member = obs.cluster.find(obs.me.member_name, obs.me.peer_url)
     if member is None:
         return Blocked("etcd is running but this unit is not a member of the cluster")
@@ -277,6 +355,30 @@ def _running_step(obs: Observation) -> LocalStep:
     if member.is_learner:
         return Wait("learner started, waiting for it to publish itself")
     return Idle()
+
+
+def _member_gone(obs: Observation, view: ClusterView) -> bool:
+    """The member whose data is on disk is not in the live cluster's list."""
+    marker = obs.disk.marker
+    return (
+        marker is not None
+        and not marker.joining
+        and obs.disk.has_member_data
+        and not any(m.id == marker.member_id for m in view.members)
+    )
+
+
+def member_state(obs: Observation) -> str:
+    """What this unit says of its own member in peer data (observed.SERVING, ...)."""
+    if not obs.running:
+        return STOPPED if obs.disk.has_member_data else EMPTY
+    view = obs.cluster
+    member = view.find(obs.me.member_name, obs.me.peer_url) if view else None
+    if view is None or member is None or not view.leader_id:
+        return NO_LEADER
+    if member.is_learner:
+        return LEARNER
+    return SERVING if member.id in view.healthy_ids else NO_LEADER
 
 
 def _before_bootstrap(obs: Observation, new_token: str) -> LocalStep:

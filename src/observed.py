@@ -29,6 +29,16 @@ class ClusterView:
     members: tuple[Member, ...]
     healthy_ids: frozenset[str] = frozenset()  # members whose endpoint answered a status call
     leader_id: str | None = None
+    # (member id, raft index) of the members that answered: how much of the log each holds.
+    raft_indexes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def raft_index(self) -> int | None:
+        """The furthest any answering member has got: where this cluster's history stands."""
+        return max((index for _, index in self.raft_indexes), default=None)
+
+    def index_of(self, member_id: str) -> int | None:
+        return next((index for mid, index in self.raft_indexes if mid == member_id), None)
 
     @property
     def voters(self) -> tuple[Member, ...]:
@@ -61,6 +71,10 @@ class UnitInfo:
     member_id: str | None = None  # set once the unit has run its member
     config_digest: str | None = None  # digest of the config its member runs
     waiting_for: str | None = None  # what the unit needs before its member can start
+    # What the unit last said of its own member (MemberState), through Juju: readable while
+    # etcd traffic is cut, so a unit that reaches no member can tell "cut off" from "alone".
+    member_state: str | None = None
+    rebuild: RebuildRecord | None = None  # the last rebuild-cluster this unit ran
 
     @property
     def number(self) -> int:
@@ -100,12 +114,37 @@ class RestoreRecord:
     seed: str  # the member name that restored; the others rejoin it as learners
 
 
+# What a unit says of its own member (UnitInfo.member_state).
+SERVING = "serving"  # a voter that sees a leader
+LEARNER = "learner"
+NO_LEADER = "no-leader"  # running, but sees no leader: cut off, or the majority is down
+STOPPED = "stopped"  # data on disk, etcd not running
+EMPTY = "empty"  # no member data on the volume
+OUT_OF_QUORUM = frozenset({NO_LEADER, STOPPED, EMPTY})  # part of no quorum when it said so
+
+
 @dataclass(frozen=True)
-class Marker:
-    """What the charm wrote beside the data once its member ran: which member, which cluster."""
+class RebuildRecord:
+    """rebuild-cluster ran on a unit: its member carried on alone from `raft_index`; members
+    of `cluster_id` with more of the log than that were cut loose, never to be wiped lightly."""
 
     member_id: str
     cluster_id: str
+    raft_index: int
+    dropped: tuple[str, ...] = ()  # the member ids the rebuild cut loose
+
+
+@dataclass(frozen=True)
+class Marker:
+    """What the charm wrote beside the data: which member and cluster it is of. `joining`: the
+    member was started as a learner and has not published itself yet, so the data may be a
+    failed start's leftovers rather than a member's log. `raft_index`: the furthest this member
+    was seen to get, to tell its data apart from a cluster that no longer lists it."""
+
+    member_id: str
+    cluster_id: str
+    joining: bool = False
+    raft_index: int | None = None
 
 
 @dataclass(frozen=True)

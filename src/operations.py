@@ -159,7 +159,7 @@ def promote(rec: Reconciler, ref: str | None) -> dict[str, Any]:
     target = toolbox.promote_target(view, ref)
     logger.info("decision: promote member=%s id=%s (action)", target.name, target.id)
     try:
-        rec.promote_client(view).member_promote(target.id)
+        rec.leader_client(view).member_promote(target.id)
     except EtcdctlError as error:
         if error.learner_not_in_sync:
             raise ActionRefused(

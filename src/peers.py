@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import tls
-from membership import AppState, JoinTicket, RestoreRecord, UnitInfo
+from membership import AppState, JoinTicket, RebuildRecord, RestoreRecord, UnitInfo
+from observed import EMPTY, LEARNER, NO_LEADER, SERVING, STOPPED
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,25 @@ class UnitData(BaseModel):
     member_id: str | None = Field(None, alias="member-id", pattern=_HEX_ID)
     config_digest: str | None = Field(None, alias="config-digest", pattern=r"^[0-9a-f]{16}$")
     waiting_for: str | None = Field(None, alias="waiting-for", max_length=200)
+    member_state: Literal[SERVING, LEARNER, NO_LEADER, STOPPED, EMPTY] | None = Field(  # type: ignore[valid-type]
+        None, alias="member-state"
+    )
 
     _check_urls = field_validator("peer_url", "client_url")(_url)
+
+    @field_validator("member_state", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return value or None
+
+
+class RebuildData(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    member_id: str = Field(alias="member-id", pattern=_HEX_ID)
+    cluster_id: str = Field(alias="cluster-id", pattern=_HEX_ID)
+    raft_index: int = Field(alias="raft-index", ge=0)
+    dropped: list[Annotated[str, Field(pattern=_HEX_ID)]] = []
 
 
 class TicketData(BaseModel):
@@ -75,7 +93,33 @@ def read_unit(unit: str, databag: MutableMapping[str, str]) -> UnitInfo | None:
         member_id=data.member_id,
         config_digest=data.config_digest,
         waiting_for=data.waiting_for or None,
+        member_state=data.member_state,
+        rebuild=_read_rebuild(unit, databag.get("rebuild", "")),
     )
+
+
+def _read_rebuild(unit: str, raw: str) -> RebuildRecord | None:
+    if not raw:
+        return None
+    try:
+        data = RebuildData.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as error:
+        logger.warning("ignoring garbage rebuild record of %s: %s", unit, _short(error))
+        return None
+    return RebuildRecord(data.member_id, data.cluster_id, data.raft_index, tuple(data.dropped))
+
+
+def write_rebuild(databag: MutableMapping[str, str], record: RebuildRecord) -> None:
+    """The unit that ran rebuild-cluster says so; its change wakes every peer."""
+    data = RebuildData.model_validate(
+        {
+            "member-id": record.member_id,
+            "cluster-id": record.cluster_id,
+            "raft-index": record.raft_index,
+            "dropped": list(record.dropped),
+        }
+    )
+    databag["rebuild"] = json.dumps(data.model_dump(by_alias=True), sort_keys=True)
 
 
 def write_unit(databag: MutableMapping[str, str], info: UnitInfo) -> None:
@@ -86,6 +130,7 @@ def write_unit(databag: MutableMapping[str, str], info: UnitInfo) -> None:
         "member-id": info.member_id or "",
         "config-digest": info.config_digest or "",
         "waiting-for": info.waiting_for or "",
+        "member-state": info.member_state or "",
     }
     for key, value in wanted.items():
         if databag.get(key, "") != value:

@@ -27,6 +27,7 @@ from tenacity import (
 
 import access
 import departure
+import k8s
 import membership as core
 import peers
 import recovery
@@ -57,7 +58,8 @@ class Outcome:
     cluster: core.ClusterStep
     view: core.ClusterView | None
     me: core.UnitInfo
-    quorum_lost: str | None = None  # what the operator should do, when the majority is gone
+    verdict: recovery.Verdict | None = None  # where the quorum is, when this unit sees none
+    restore: core.RestoreRecord | None = None  # the last whole-cluster restore
     config_pending: bool = False  # this member waits for its turn to restart
     tls: tls.Settings = tls.Settings()
     tls_waits: str | None = None  # why the application's TLS does not move on
@@ -71,10 +73,11 @@ def identity(
     member_id: str | None = None,
     peer_scheme: str = "http",
     client_scheme: str = "http",
+    domain: str = k8s.DEFAULT_DOMAIN,
 ) -> core.UnitInfo:
     """A unit's member name and URLs: the pod's stable DNS name, never its IP."""
     member_name = unit.replace("/", "-")
-    host = f"{member_name}.{app}-endpoints.{model}.svc.cluster.local"
+    host = f"{member_name}.{app}-endpoints.{model}.svc.{domain}"
     return core.UnitInfo(
         unit=unit,
         member_name=member_name,
@@ -110,6 +113,7 @@ class Reconciler:
         self.files = TlsFiles(workload)
         self.relation = charm.model.get_relation(PEER_RELATION)
         assert self.relation is not None
+        self.domain = k8s.cluster_domain()
         unit_bag = self.relation.data[charm.unit]
         published = peers.read_unit(charm.unit.name, unit_bag)
         self.tls = peers.read_tls(self.app_bag)
@@ -120,10 +124,16 @@ class Reconciler:
             published.member_id if published else None,
             peer_scheme=tls.peer_scheme(self.tls.peer),
             client_scheme=self._serving_client_scheme(),
+            domain=self.domain,
         )
         if published is not None:
-            self.me = dataclasses.replace(self.me, config_digest=published.config_digest)
+            self.me = dataclasses.replace(
+                self.me,
+                config_digest=published.config_digest,
+                member_state=published.member_state,
+            )
         self._release: str | None = None
+        self._rest: core.LocalStep | None = None  # a step cut short: what the unit waits for
         self.tls_waits: str | None = None
         self.access = access.Access(self, client_relations)
         self._root: tuple[str, str] | None | bool = False  # False: not read yet
@@ -266,6 +276,7 @@ class Reconciler:
                     self.me.unit,
                     self.charm.model.name,
                     peer_scheme=tls.peer_scheme(self.tls.peer),
+                    domain=self.domain,
                 ).peer_url,
             )
         return acted
@@ -359,11 +370,7 @@ class Reconciler:
     def disk(self) -> core.Disk:
         if not self.workload.has_member_data():
             return core.Disk()
-        raw = self.workload.read_marker() or {}
-        marker = None
-        if raw.get("member-id") and raw.get("cluster-id"):
-            marker = core.Marker(member_id=raw["member-id"], cluster_id=raw["cluster-id"])
-        return core.Disk(has_member_data=True, marker=marker)
+        return core.Disk(has_member_data=True, marker=_marker(self.workload.read_marker()))
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -378,6 +385,9 @@ class Reconciler:
         for _ in range(MAX_STEPS):
             local = core.next_local_step(obs, new_token=self._new_token())
             acted = self._act_local(local, obs)
+            if self._rest is not None:
+                local, self._rest = self._rest, None
+                break
             if not acted and isinstance(local, core.Idle):
                 acted = self._act_restart(rolling.next_restart_step(obs), obs)
             if not acted:
@@ -396,26 +406,33 @@ class Reconciler:
             logger.warning(
                 "reconcile stopped after %s steps; the rest waits for the next event", MAX_STEPS
             )
+        self.me = dataclasses.replace(self.me, member_state=core.member_state(obs))
+        if isinstance(local, core.HoldData):  # the leader must not add this unit anew
+            held = "an operator's decision on the data it holds (discard-data)"
+            self.me = dataclasses.replace(self.me, waiting_for=held)
         self.publish_me(obs)
         if obs.is_leader:
             self.access.answer(obs)
-        lost = None
+        verdict = None
         if obs.app.cluster_id is not None and not recovery.has_quorum(obs.cluster):
-            survivors = departure.survivors(self)
-            if not survivors or recovery.quorum_lost(survivors):
-                members = sum(1 for u in obs.units if u.member_id)
-                lost = recovery.quorum_lost_message(survivors, members)
+            verdict = recovery.judge(self.me.unit, departure.survivors(self), self.reports())
         return Outcome(
             local=local,
             cluster=cluster,
             view=obs.cluster,
             me=self.me,
-            quorum_lost=lost,
+            verdict=verdict,
+            restore=obs.app.restore,
             config_pending=rolling.pending(obs),
             tls=self.tls,
             tls_waits=self.tls_waits,
             access_waits=self.access.waits,
         )
+
+    def reports(self) -> dict[str, str | None]:
+        """What every unit with a member says of it through Juju, this one included."""
+        units = (self.me, *self.peer_units())
+        return {u.unit: u.member_state for u in units if u.member_id}
 
     def publish_me(self, obs: core.Observation | None = None) -> None:
         self.publish_view(obs.cluster if obs else None)
@@ -425,17 +442,24 @@ class Reconciler:
         if view is not None and self.workload.is_running():
             member = view.find(self.me.member_name, self.me.peer_url)
             if member is not None and member.started:
-                self._mark(member.id, view.cluster_id)
+                self._mark(member.id, view.cluster_id, view.index_of(member.id))
                 if member.id != self.me.member_id:
                     self.me = dataclasses.replace(self.me, member_id=member.id)
         assert self.relation is not None
         peers.write_unit(self.relation.data[self.charm.unit], self.me)
 
-    def _mark(self, member_id: str, cluster_id: str) -> None:
-        """Record beside the data whose member it is, to tell stale data apart on return."""
-        wanted = {"member-id": member_id, "cluster-id": cluster_id}
-        if self.workload.read_marker() != wanted:
-            self.workload.write_marker(member_id, cluster_id)
+    def _mark(self, member_id: str, cluster_id: str, raft_index: int | None) -> None:
+        """Record beside the data whose member it is and how far its log got, to tell stale
+        data apart on return (and data that is ahead of a cluster that dropped it)."""
+        raw = self.workload.read_marker()
+        old = _marker(raw)
+        if old and (old.member_id, old.cluster_id) == (member_id, cluster_id) and not old.joining:
+            raft_index = max(raft_index or 0, old.raft_index or 0) or None
+        wanted: dict[str, object] = {"member-id": member_id, "cluster-id": cluster_id}
+        if raft_index is not None:
+            wanted["raft-index"] = raft_index
+        if raw != wanted:
+            self.workload.write_marker(wanted)
 
     def _new_token(self) -> str:
         return f"{self.charm.app.name}-{uuid.uuid4().hex[:16]}"
@@ -458,22 +482,15 @@ class Reconciler:
             self._start("existing", self.solo_cluster, "existing")
             return True
         if isinstance(step, core.Join):
-            logger.info(
-                "decision: join-as-learner member=%s id=%s",
-                self.me.member_name,
-                step.ticket.member_id,
-            )
-            self._start("existing", step.ticket.initial_cluster, step.token)
-            self.await_started()
-            return True
+            return self._join(step, obs)
         if isinstance(step, core.Promote):
             assert obs.cluster is not None
-            return self._promote(self.promote_client(obs.cluster), step.member)
+            return self._promote(self.leader_client(obs.cluster), step.member)
         if isinstance(step, core.WipeStaleData):
             logger.warning(
                 "decision: wipe-stale-data member=%s (%s)", self.me.member_name, step.reason
             )
-            self.workload.wipe_data()
+            self.workload.wipe_data()  # stops etcd first
             return True
         if isinstance(step, core.DropSuperseded):
             logger.warning(
@@ -485,8 +502,37 @@ class Reconciler:
             return True
         if isinstance(step, core.RemoveMember):
             assert obs.cluster is not None
-            return self.remove_member(self.voters_client(obs.cluster), step)
+            return self.remove_member(obs.cluster, step)
         return False
+
+    def _join(self, step: core.Join, obs: core.Observation) -> bool:
+        """Start as the learner the leader added. The marker says "joining" until the member
+        has published itself: if etcd exits first (no peer reachable, say), what it left in
+        the data dir is no member's log, so it goes, and the unit tries again next hook."""
+        ticket = step.ticket
+        logger.info(
+            "decision: join-as-learner member=%s id=%s", self.me.member_name, ticket.member_id
+        )
+        self.workload.write_marker(
+            {"member-id": ticket.member_id, "cluster-id": obs.app.cluster_id, "joining": True}
+        )
+        self._start("existing", ticket.initial_cluster, step.token)
+        try:
+            self.await_started()
+        except MemberExited as error:
+            logger.warning(
+                "decision: abandon-join member=%s id=%s (%s)",
+                self.me.member_name,
+                ticket.member_id,
+                error,
+            )
+            self.workload.wipe_data()
+            self._rest = core.Wait(
+                f"could not join as learner {ticket.member_id}: etcd exited right after it was "
+                "started (is a voter reachable from this pod?); trying again on the next hook"
+            )
+            return False
+        return True
 
     def _act_cluster(self, step: core.ClusterStep, obs: core.Observation) -> bool:
         if isinstance(step, core.RecordCluster):
@@ -498,7 +544,7 @@ class Reconciler:
             logger.info(
                 "decision: add-learner unit=%s peer-url=%s", step.unit.unit, step.unit.peer_url
             )
-            member = self._add_learner(self.voters_client(obs.cluster), step.unit)
+            member = self._add_learner(obs.cluster, step.unit)
             view = core.with_member_added(obs.cluster, member)
             ticket = core.ticket_for(step.unit, member.id, view)
             logger.info("decision: publish-ticket member=%s id=%s", ticket.member_name, member.id)
@@ -518,10 +564,10 @@ class Reconciler:
             return True
         if isinstance(step, core.Promote):
             assert obs.cluster is not None
-            return self._promote(self.promote_client(obs.cluster), step.member)
+            return self._promote(self.leader_client(obs.cluster), step.member)
         if isinstance(step, core.RemoveMember):
             assert obs.cluster is not None
-            return self.remove_member(self.voters_client(obs.cluster), step)
+            return self.remove_member(obs.cluster, step)
         return False
 
     def _act_restart(self, step: rolling.RestartStep, obs: core.Observation) -> bool:
@@ -557,7 +603,7 @@ class Reconciler:
         member = view.find(self.me.member_name, self.me.peer_url)
         assert member is not None
         logger.info("decision: member-update id=%s peer-url=%s", member.id, url)
-        client = self.voters_client(view)
+        client = self.leader_client(view)
         _patiently(lambda: client.member_update(member.id, url))
 
     def move_leader(self, view: core.ClusterView, to: core.Member, why: str) -> None:
@@ -584,12 +630,25 @@ class Reconciler:
             time.sleep(0.2)
         raise RuntimeError(f"{self.me.member_name} is not a healthy voter after {patience:.0f}s")
 
-    def promote_client(self, view: core.ClusterView) -> Etcdctl:
-        """Promote goes to the raft leader itself: a follower forwards it to the leader over
-        the peer API without the caller's credentials, which the leader refuses once auth is
-        on (etcd 3.5.1 then retries until the request times out)."""
-        leader = next((m for m in view.voters if m.id == view.leader_id and m.client_urls), None)
-        return self.client([leader.client_urls[0]]) if leader else self.voters_client(view)
+    def leader_client(self, view: core.ClusterView, without: str | None = None) -> Etcdctl:
+        """Membership changes go to the raft leader itself: a follower forwards them over the
+        peer API without the caller's credentials, which the leader refuses once auth is on
+        (etcd 3.5.1 then retries until "context deadline exceeded"). `without`: never ask
+        this member (it is being removed, and stops as it applies its own removal)."""
+        leader = next(
+            (
+                m
+                for m in view.voters
+                if m.id == view.leader_id and m.client_urls and m.id != without
+            ),
+            None,
+        )
+        if leader is not None:
+            return self.client([leader.client_urls[0]])
+        others = dataclasses.replace(
+            view, members=tuple(m for m in view.members if m.id != without)
+        )
+        return self.voters_client(others)
 
     def voters_client(self, view: core.ClusterView) -> Etcdctl:
         """Membership changes go to voters: a learner answers 'rpc not supported for learner'."""
@@ -608,6 +667,7 @@ class Reconciler:
             self.me.unit,
             self.charm.model.name,
             client_scheme=tls.client_scheme(self.tls.client),
+            domain=self.domain,
         ).client_url
         member = MemberConfig(
             name=self.me.member_name,
@@ -649,17 +709,18 @@ class Reconciler:
             if member and member.started:
                 return
             if not obs.running:
-                raise RuntimeError("etcd exited right after it was started; see its log")
+                raise MemberExited("etcd exited right after it was started; see its log")
             time.sleep(0.2)
         logger.warning(
             "member %s has not published itself after %ss", self.me.member_name, START_PATIENCE
         )
 
-    def remove_member(self, client: Etcdctl, step: core.RemoveMember) -> bool:
+    def remove_member(self, view: core.ClusterView, step: core.RemoveMember) -> bool:
         member = step.member
         logger.info(
             "decision: remove-member id=%s name=%s (%s)", member.id, member.name, step.reason
         )
+        client = self.leader_client(view, without=member.id)
         try:
             _patiently(lambda: client.member_remove(member.id))
         except EtcdctlError as error:
@@ -667,11 +728,26 @@ class Reconciler:
                 raise
         return True
 
-    def _add_learner(self, client: Etcdctl, unit: core.UnitInfo) -> core.Member:
+    def _add_learner(self, view: core.ClusterView, unit: core.UnitInfo) -> core.Member:
         """etcd refuses a member add until its leader has seen every voter for 5 s (right
-        after a promotion, say): that is worth waiting for here, not at the next hook."""
+        after a promotion, say): that is worth waiting for here, not at the next hook. A try
+        that timed out may have gone through: the retry then finds the peer URL taken, and
+        the member is the one the list holds for it."""
+        client = self.leader_client(view)
         added: list[core.Member] = []
-        _patiently(lambda: added.append(client.member_add_learner(unit.member_name, unit.peer_url)))
+
+        def add() -> None:
+            try:
+                added.append(client.member_add_learner(unit.member_name, unit.peer_url))
+            except EtcdctlError as error:
+                if not error.peer_url_exists:
+                    raise
+                found = [m for m in client.member_list().members if unit.peer_url in m.peer_urls]
+                if not found:
+                    raise
+                added.append(found[0])
+
+        _patiently(add)
         return added[-1]
 
     def _promote(self, client: Etcdctl, member: core.Member) -> bool:
@@ -724,11 +800,29 @@ def _patiently(call: Callable[[], object]) -> None:
 
 
 def _cluster_unhealthy(error: BaseException) -> bool:
-    return isinstance(error, EtcdctlError) and error.cluster_unhealthy
+    """etcd's 5 s rule after a membership change, or a change that did not commit in time
+    (seen right after a promotion with auth on): both pass, and a retry is safe."""
+    return isinstance(error, EtcdctlError) and (error.cluster_unhealthy or error.timed_out)
 
 
-def _not_in_sync(error: BaseException) -> bool:
-    return isinstance(error, EtcdctlError) and error.learner_not_in_sync
+class MemberExited(RuntimeError):
+    """etcd stopped right after the charm started it."""
+
+
+def _marker(raw: dict[str, object] | None) -> core.Marker | None:
+    """The marker beside the data, or None when there is none or it does not parse."""
+    if not raw:
+        return None
+    member_id, cluster_id = raw.get("member-id"), raw.get("cluster-id")
+    if not (isinstance(member_id, str) and member_id and isinstance(cluster_id, str)):
+        return None
+    index = raw.get("raft-index")
+    return core.Marker(
+        member_id=member_id,
+        cluster_id=cluster_id,
+        joining=raw.get("joining") is True,
+        raft_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+    )
 
 
 def _promote_retryable(error: BaseException) -> bool:

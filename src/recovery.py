@@ -4,13 +4,21 @@ Without quorum `member list` fails (3.5 reads it linearizably), but every runnin
 answers `endpoint status` from its own state: its id, its raft index (how much of the log it
 has) and whether it sees a leader. That is enough to tell an operator which member to rebuild
 from, and for the action to refuse when rebuilding would throw away a healthy majority.
+
+What a unit reaches is not what exists: a unit cut off from the others reaches only itself and
+cannot tell "they are dead" from "I am cut off". So quorum is judged lost only on positive
+evidence: the members that answer and see no leader, plus those whose units say through Juju
+(peer data, which still flows while etcd traffic is cut) that their member is stopped, has no
+data, or sees no leader, must leave too few members for a majority anywhere else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-from observed import ClusterView
+from observed import OUT_OF_QUORUM, SERVING, ClusterView
 
 
 @dataclass(frozen=True)
@@ -40,22 +48,64 @@ def best(survivors: list[Survivor]) -> Survivor:
     return max(survivors, key=lambda s: (s.raft_index, -int(s.unit.rsplit("/", 1)[1])))
 
 
-def quorum_lost(survivors: list[Survivor]) -> bool:
-    return bool(survivors) and not any(s.has_leader for s in survivors)
+Kind = Literal["quorum", "lost", "cut-off", "unknown"]
 
 
-def quorum_lost_message(survivors: list[Survivor], members: int) -> str:
-    if not survivors:
-        return f"no etcd member answers (0 of {members}); check the pods, their volumes and logs"
-    pick = best(survivors)
-    return (
-        f"quorum lost: {len(survivors)} of {members} members answer, none has a leader; "
-        f"to rebuild from {pick.unit} (most data, raft index {pick.raft_index}) run: "
-        f"juju run {pick.unit} rebuild-cluster"
+@dataclass(frozen=True)
+class Verdict:
+    """Where the quorum is, as far as `observer` can tell, and what to say about it."""
+
+    kind: Kind
+    message: str
+    pick: Survivor | None = None  # the member to rebuild from, when the quorum is lost
+
+    @property
+    def lost(self) -> bool:
+        return self.kind == "lost"
+
+
+def judge(observer: str, survivors: list[Survivor], reports: Mapping[str, str | None]) -> Verdict:
+    """`survivors`: the members that answered `endpoint status` (the observer's own among them
+    when it runs); `reports`: every unit that has a member, the observer included, mapped to
+    what it last said of its member through Juju (observed.SERVING, ...; None: nothing)."""
+    if any(s.has_leader for s in survivors):
+        return Verdict("quorum", "a member that answers sees a leader")
+    members = len(reports)
+    answering = {s.unit for s in survivors}
+    out = answering | {unit for unit, state in reports.items() if state in OUT_OF_QUORUM}
+    if members - len(out) < members // 2 + 1:
+        if not survivors:
+            return Verdict(
+                "lost",
+                f"no etcd member answers (0 of {members}); check the pods, their volumes and logs",
+            )
+        pick = best(survivors)
+        return Verdict(
+            "lost",
+            f"quorum lost: {len(out)} of {members} members are down or see no leader; to "
+            f"rebuild from {pick.unit} (most data, raft index {pick.raft_index}) run: "
+            f"juju run {pick.unit} rebuild-cluster",
+            pick,
+        )
+    serving = sorted(u for u, state in reports.items() if state == SERVING and u not in answering)
+    if serving:
+        return Verdict(
+            "cut-off",
+            f"{observer} reaches no etcd leader, but {', '.join(serving)} report a healthy "
+            f"cluster through Juju: {observer} is cut off from it; check its pod's network",
+        )
+    silent = sorted(u for u in reports if u not in out)
+    return Verdict(
+        "unknown",
+        f"{observer} reaches no etcd leader and {', '.join(silent)} have not said their members "
+        f"are down: they may be down, or {observer} cut off; check the pods (rebuild-cluster "
+        "force=true only once they are gone for good)",
     )
 
 
-def check_rebuild(me: str, survivors: list[Survivor], force: bool) -> Survivor:
+def check_rebuild(
+    me: str, survivors: list[Survivor], reports: Mapping[str, str | None], force: bool
+) -> Survivor:
     """The member to rebuild from (this unit's), or RebuildRefused with the reason."""
     mine = next((s for s in survivors if s.unit == me), None)
     if mine is None:
@@ -64,10 +114,21 @@ def check_rebuild(me: str, survivors: list[Survivor], force: bool) -> Survivor:
         )
     if force:
         return mine
-    if any(s.has_leader for s in survivors):
+    verdict = judge(me, survivors, reports)
+    if verdict.kind == "quorum":
         raise RebuildRefused(
             "the cluster still has a leader (quorum): rebuilding would drop healthy members; "
             "use force=true only if you mean it"
+        )
+    if verdict.kind == "cut-off":
+        raise RebuildRefused(
+            f"refusing: {verdict.message}. Rebuilding here would fork the cluster and drop "
+            "every write the others acknowledge; nothing was changed"
+        )
+    if verdict.kind == "unknown":
+        raise RebuildRefused(
+            f"refusing: {verdict.message}. Nothing was changed; if the other members are gone "
+            "for good, run again with force=true"
         )
     pick = best(survivors)
     if pick.raft_index > mine.raft_index:

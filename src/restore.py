@@ -29,8 +29,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import access
 import backups as bk
 import peers
+import restored_access
 import toolbox
 from etcdctl import EtcdctlError
 from membership import ClusterView, MoveLeader, RemoveMember, RestoreRecord
@@ -71,6 +73,16 @@ def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[
     except EtcdctlError as error:
         shutil.rmtree(store.root / staging, ignore_errors=True)
         raise ActionRefused(f"{tool.binary} cannot restore {name!r}: {error.reason}") from error
+    auth_on = rec.app_bag.get(access.AUTH_KEY) == "on"
+    password = access.root_password(rec.charm, rec.app_bag) if auth_on else None
+    try:
+        settled = restored_access.settle(rec, store.root, staging, password)
+    except (EtcdctlError, RuntimeError, OSError) as error:
+        shutil.rmtree(store.root / staging, ignore_errors=True)
+        raise ActionRefused(
+            f"the restored data could not be brought under this application's access "
+            f"({error}); nothing changed"
+        ) from error
 
     try:
         old_cluster, removed = _cut(rec, force)
@@ -107,10 +119,10 @@ def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[
             "bootstrap-member": rec.me.member_name,
             "join": "",
             "restart-turn": "",
-            # The snapshot brings its own auth state, users and roles: the leader applies
-            # ours again (idempotently) on its next hook.
-            "auth": "",
-            "clients": "",
+            # restored_access made auth what it is now; client roles were swept, and the
+            # leader grants the relations that exist now again (idempotently).
+            access.AUTH_KEY: "on" if password else "",
+            access.CLIENTS_KEY: "",
         }
     )
     peers.write_restore(bag, record)
@@ -134,6 +146,7 @@ def restore(rec: Reconciler, store: bk.Backups, name: str, force: bool) -> dict[
         "cluster-id": view.cluster_id,
         "previous-cluster-id": old_cluster or "none",
         "previous-data": f"{STORAGE_ROOT}/{aside.name}" if aside else "none",
+        "access": settled,
         "took": f"{time.monotonic() - started:.2f}s",
         "units": units,
         "next": "the other units rejoin one at a time; juju status shows k/N healthy voters",
@@ -192,10 +205,7 @@ def _cut(rec: Reconciler, force: bool) -> tuple[str | None, list[str]]:
         else:
             # Never ask the member being removed: it stops as it applies its own removal and
             # answers "server stopped" to a change that did happen.
-            others = dataclasses.replace(
-                view, members=tuple(m for m in view.members if m.id != step.member.id)
-            )
-            rec.remove_member(rec.voters_client(others), step)
+            rec.remove_member(view, step)
             removed.append(step.member.name or step.member.id)
         view = _remaining(rec, view, step)
     raise ActionRefused(f"the old cluster did not shrink to one member (removed: {removed})")

@@ -85,7 +85,7 @@ class Workload:
     def has_member_data(self) -> bool:
         return self.container.exists(f"{DATA_DIR}/member")
 
-    def read_marker(self) -> dict[str, str] | None:
+    def read_marker(self) -> dict[str, object] | None:
         if not self.container.exists(MARKER_PATH):
             return None
         try:
@@ -95,16 +95,18 @@ class Workload:
             return None
         return data if isinstance(data, dict) else None
 
-    def write_marker(self, member_id: str, cluster_id: str) -> None:
-        text = json.dumps({"member-id": member_id, "cluster-id": cluster_id}, sort_keys=True)
-        self.container.push(MARKER_PATH, text, make_dirs=True)
+    def write_marker(self, marker: dict[str, object]) -> None:
+        self.container.push(MARKER_PATH, json.dumps(marker, sort_keys=True), make_dirs=True)
 
     def clear_marker(self) -> None:
         if self.container.exists(MARKER_PATH):
             self.container.remove_path(MARKER_PATH)
 
     def wipe_data(self) -> None:
-        """Remove the member's data and its marker. Only for data the cluster no longer has."""
+        """Stop etcd, then remove the member's data and its marker. Only for data the cluster
+        no longer has. Stopped first: Pebble would otherwise restart a crashed etcd on the
+        emptied directory, and its failed start would leave new data there."""
+        self.stop()
         if self.container.exists(DATA_DIR):
             self.container.remove_path(DATA_DIR, recursive=True)
         if self.container.exists(MARKER_PATH):
@@ -158,6 +160,27 @@ class Workload:
         self.container.replan()
         if not self.is_running():
             self.container.start(SERVICE)
+
+    def start_temporary(self, name: str, command: str) -> None:
+        """A service of its own for a one-off run (never started by a replan)."""
+        layer: ops.pebble.LayerDict = {
+            "summary": name,
+            "services": {
+                name: {
+                    "override": "replace",
+                    "summary": name,
+                    "command": command,
+                    "startup": "disabled",
+                    "kill-delay": KILL_DELAY,
+                }
+            },
+        }
+        self.container.add_layer(name, layer, combine=True)
+        self.container.start(name)
+
+    def stop_temporary(self, name: str) -> None:
+        if name in self.container.get_services(name):
+            self.container.stop(name)
 
     def _layer(self, check: list[str]) -> ops.pebble.LayerDict:
         return {

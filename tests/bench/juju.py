@@ -22,16 +22,18 @@ Units run one hook at a time across the model; the scheduler decides the interle
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import shutil
+import socket
 import tempfile
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,11 +154,19 @@ class Juju:
     app_secrets: dict[str, Any] = field(default_factory=dict)  # etcd-k8s's own, by id
     client_apps: dict[str, ClientApp] = field(default_factory=dict)
     client_answers: dict[int, dict[str, str]] = field(default_factory=dict)  # etcd-k8s's side
+    paused: set[str] = field(default_factory=set)  # units whose agent reaches no controller
+    domain: str = "cluster.local"  # the Kubernetes cluster's DNS domain
 
     # ---- setup ----------------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, version: str, scheduler: str = "ordered", seed: int = 0) -> Juju:
+    def start(
+        cls,
+        version: str,
+        scheduler: str = "ordered",
+        seed: int = 0,
+        domain: str = "cluster.local",
+    ) -> Juju:
         from charm import EtcdK8sCharm  # the charm under test, from src/
 
         bench_pebble.install()
@@ -172,6 +182,7 @@ class Juju:
             charm_type=EtcdK8sCharm,
             scheduler=scheduler,
             rng=random.Random(seed),
+            domain=domain,
         )
 
     def close(self) -> None:
@@ -278,7 +289,8 @@ class Juju:
         _attach(unit)
         started = time.monotonic()
         try:
-            out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
+            with _in_pod(self.fqdn(unit)):
+                out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
             result = ActionResult(dict(unit.ctx.action_results or {}), None)
         except testing.ActionFailed as failed:
             out = failed.state
@@ -459,6 +471,20 @@ class Juju:
 
     # ---- running hooks --------------------------------------------------------------------------
 
+    def pause(self, name: str) -> None:
+        """The unit's agent loses the controller: its hooks queue up and do not run."""
+        self.paused.add(name)
+
+    def resume(self, name: str) -> None:
+        self.paused.discard(name)
+
+    def run_hooks(self, name: str, *events: Event) -> None:
+        """Queue `events` on one unit and run its queue alone (others' hooks are late)."""
+        unit = self.units[name]
+        unit.queue.extend(events)
+        while unit.queue:
+            self._run_next(unit)
+
     def settle(self, max_runs: int = 500, until: Callable[[], bool] | None = None) -> int:
         """Run queued hooks until none is left (or `until()` holds). Returns hooks run."""
         runs = 0
@@ -485,7 +511,7 @@ class Juju:
         return [line for line in self.log if "FAILED" in line]
 
     def _pick(self) -> Unit | None:
-        ready = [u for u in self.units.values() if u.queue]
+        ready = [u for u in self.units.values() if u.queue and u.name not in self.paused]
         if not ready:
             return None
         if self.scheduler == "reverse":
@@ -505,7 +531,8 @@ class Juju:
         unit.run_starts.append(time.time())
         started = time.monotonic()
         try:
-            out = unit.ctx.run(trigger, state)
+            with _in_pod(self.fqdn(unit)):
+                out = unit.ctx.run(trigger, state)
         except Exception as error:  # the hook failed: Juju drops its writes and retries it
             unit.failures += 1
             cause = getattr(error, "__cause__", None) or error
@@ -759,7 +786,11 @@ class Juju:
                 self._elect(min(self.units.values(), key=lambda u: u.number))
 
     def _hostnames(self, unit: Unit) -> tuple[str, ...]:
-        return (f"{unit.pod_name}.{APP}-endpoints.{MODEL}.svc.cluster.local",)
+        return (self.fqdn(unit),)
+
+    def fqdn(self, unit: Unit) -> str:
+        """The pod's name as its containers see it (Kubernetes writes it in /etc/hosts)."""
+        return f"{unit.pod_name}.{APP}-endpoints.{MODEL}.svc.{self.domain}"
 
     def _new_unit(self) -> Unit:
         used = {u.number for u in self.units.values()}
@@ -829,6 +860,26 @@ def _consumer_view(secret: Any) -> Any:
         id=secret.id,
         label=None,
     )
+
+
+_POD = threading.local()  # the pod whose charm runs in this thread
+_host_getfqdn = socket.getfqdn
+
+
+def _pod_getfqdn(name: str = "") -> str:
+    """socket.getfqdn as the charm container sees it: its own pod's name."""
+    pod = getattr(_POD, "fqdn", None)
+    return pod if pod and not name else _host_getfqdn(name)
+
+
+@contextlib.contextmanager
+def _in_pod(fqdn: str) -> Iterator[None]:
+    socket.getfqdn = _pod_getfqdn
+    _POD.fqdn = fqdn
+    try:
+        yield
+    finally:
+        _POD.fqdn = None
 
 
 def _attach(unit: Unit) -> None:

@@ -4,6 +4,7 @@ plain Scenario unit tests in the same process are unaffected."""
 
 from __future__ import annotations
 
+import datetime
 import io
 from typing import Any
 
@@ -41,6 +42,35 @@ def _services(client: Any) -> dict[str, tuple[str, float, bool]]:
     }
 
 
+# What Pebble's change says when an exec outlives its timeout (it kills the process).
+_TIMED_OUT = 'cannot perform the following tasks:\n- Execute command "{}" (timed out)'
+
+
+def _timed_out_change() -> pebble.Change:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    task = pebble.Task(
+        id=pebble.TaskID("1"),
+        kind="exec",
+        summary="Execute command",
+        status="Error",
+        log=["timed out"],
+        progress=pebble.TaskProgress(label="", done=1, total=1),
+        spawn_time=now,
+        ready_time=now,
+    )
+    return pebble.Change(
+        id=pebble.ChangeID("1"),
+        kind="exec",
+        summary="Execute command",
+        status="Error",
+        tasks=[task],
+        ready=True,
+        err="timed out",
+        spawn_time=now,
+        ready_time=now,
+    )
+
+
 class _RealExecProcess:
     """What `container.exec` returns: the command has already run to completion."""
 
@@ -62,7 +92,7 @@ class _RealExecProcess:
 
     def _raise(self) -> None:
         if self._code == -1:
-            raise pebble.ChangeError(f"timed out running {self._command}", None)  # type: ignore[arg-type]
+            raise pebble.ChangeError(_TIMED_OUT.format(self._command[0]), _timed_out_change())
         if self._code != 0:
             raise pebble.ExecError(self._command, self._code, self._out, self._err)
 

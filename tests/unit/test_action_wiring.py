@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import ops
 import pytest
 from ops import testing
 
-from charm import EtcdK8sCharm, _restored_status
+from charm import EtcdK8sCharm
 
 PEERS = testing.PeerRelation("etcd-peers")
 
@@ -122,14 +121,6 @@ def test_remove_snapshot_refuses_a_bad_or_missing_name(tmp_path: Path) -> None:
 
 def test_snapshot_actions_without_storage_say_so() -> None:
     assert "storage is not attached" in failure("list-snapshots", can_connect=False)
-
-
-def test_restored_status() -> None:
-    one = _restored_status({"units": {"etcd-k8s-0": "x"}, "snapshot": "s"})
-    assert all(isinstance(s, ops.ActiveStatus) for s in one)
-    three = _restored_status({"units": {"a": "", "b": "", "c": ""}, "snapshot": "s"})
-    assert isinstance(three[1], ops.WaitingStatus)
-    assert three[1].message.startswith("1/3 units are healthy voters")
 
 
 def test_root_password_actions_refuse_while_auth_is_off() -> None:

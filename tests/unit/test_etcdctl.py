@@ -230,6 +230,7 @@ class TestView:
             members=(VOTER, LEARNER),
             healthy_ids=frozenset({VOTER_ID}),
             leader_id=VOTER_ID,
+            raft_indexes=((VOTER_ID, 4),),
         )
         assert view.healthy_voters == (VOTER,)
         # Only started members have client URLs to ask.

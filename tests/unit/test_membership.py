@@ -8,6 +8,11 @@ import random
 import pytest
 
 from membership import (
+    EMPTY,
+    LEARNER,
+    NO_LEADER,
+    SERVING,
+    STOPPED,
     AddLearner,
     AppState,
     Blocked,
@@ -16,6 +21,7 @@ from membership import (
     ClusterView,
     Disk,
     DropSuperseded,
+    HoldData,
     Idle,
     Join,
     JoinTicket,
@@ -28,6 +34,7 @@ from membership import (
     PlanBootstrap,
     Promote,
     PublishTicket,
+    RebuildRecord,
     RecordCluster,
     RemoveMember,
     RestoreRecord,
@@ -35,6 +42,7 @@ from membership import (
     UnitInfo,
     Wait,
     WipeStaleData,
+    member_state,
     next_cluster_step,
     next_departure_step,
     next_local_step,
@@ -1007,6 +1015,8 @@ def random_observation(rng: random.Random) -> Observation:
             healthy=healthy,
             leader=rng.choice([None, *(m.id for m in members)]),
         )
+        indexes = tuple((m, rng.randint(1, 100)) for m in sorted(healthy) if rng.random() < 0.8)
+        cluster = dataclasses.replace(cluster, raft_indexes=indexes)
 
     names = [u.member_name for u in units] + [f"{APP}-99"]
     join = None
@@ -1025,6 +1035,19 @@ def random_observation(rng: random.Random) -> Observation:
         marker = Marker(
             member_id=rng.choice([ids[me.number], "0bad"]),
             cluster_id=rng.choice([CLUSTER_ID, "beef"]),
+            joining=rng.random() < 0.2,
+            raft_index=rng.choice([None, rng.randint(1, 100)]),
+        )
+    if rng.random() < 0.2:  # a peer ran rebuild-cluster, cutting some members loose
+        dropped = tuple(rng.sample([*ids.values(), "0bad"], rng.randint(0, 2)))
+        record = RebuildRecord(rng.choice([*ids.values(), "ee"]), CLUSTER_ID, rng.randint(1, 100))
+        peers = (
+            (
+                dataclasses.replace(peers[0], rebuild=dataclasses.replace(record, dropped=dropped)),
+                *peers[1:],
+            )
+            if peers
+            else peers
         )
     # Juju's units: usually all of them, sometimes some gone, some without a databag, or none known.
     present = None
@@ -1047,14 +1070,25 @@ def random_observation(rng: random.Random) -> Observation:
 def expected_for_data_on_disk(obs: Observation) -> type:
     """The spec of the data-on-disk decision, restated."""
     view, marker = obs.cluster, obs.disk.marker
+    if marker is not None and marker.joining:
+        if view is None:
+            return Wait
+        started = {m.id for m in view.members if m.started}
+        return StartMember if marker.member_id in started else WipeStaleData
     if view is None:
         return StartMember
     if obs.app.cluster_id is not None and view.cluster_id != obs.app.cluster_id:
         return StartMember  # never wipe while the live cluster is not the recorded one
-    if marker is not None and (
-        marker.cluster_id != view.cluster_id or marker.member_id not in {m.id for m in view.members}
-    ):
+    if marker is not None and marker.cluster_id != view.cluster_id:
         return WipeStaleData
+    if marker is not None and marker.member_id not in {m.id for m in view.members}:
+        reference = view.raft_index
+        for u in obs.units:
+            r = u.rebuild
+            if r and r.cluster_id == view.cluster_id and marker.member_id in r.dropped:
+                reference = r.raft_index
+        ahead = None not in (marker.raft_index, reference) and marker.raft_index > reference
+        return HoldData if ahead else WipeStaleData
     if view.find(obs.me.member_name, obs.me.peer_url) is None:
         return WipeStaleData
     return StartMember
@@ -1086,6 +1120,8 @@ def test_invariants_hold_for_random_observations(seed):
             assert type(step) is expected_for_data_on_disk(obs)
         if isinstance(step, WipeStaleData):
             assert obs.disk.has_member_data and not obs.running and obs.cluster is not None
+        if isinstance(step, HoldData):  # never re-added while it holds data the cluster lacks
+            assert obs.disk.marker is not None and obs.disk.marker.raft_index is not None
         if not obs.is_leader:
             assert cluster_step == Idle()
         if isinstance(cluster_step, AddLearner):
@@ -1117,6 +1153,7 @@ def test_invariants_hold_for_random_observations(seed):
     # The generator must actually reach the interesting steps, or the invariants prove nothing.
     assert {PlanBootstrap, Bootstrap, Join, Promote, AddLearner, PublishTicket} <= seen
     assert {("local", StartMember), ("local", WipeStaleData), ("local", RemoveMember)} <= seen
+    assert {("local", HoldData), ("local", Wait)} <= seen
     assert {("cluster", RemoveMember), ("cluster", Blocked), ("cluster", Wait)} <= seen
     assert {("departure", t) for t in (Wait, Left, MoveLeader, RemoveMember, Blocked)} <= seen
 
@@ -1375,11 +1412,13 @@ class TestSuperseded:
         obs = self.after_restore(marker=Marker("b1", CLUSTER_ID), running=running, cluster=cluster)
         assert local(obs) == (Idle() if running else StartMember())
 
-    def test_not_for_data_of_a_third_cluster(self):
-        obs = self.after_restore(marker=Marker("a1", "beef"), cluster=new_cluster())
+    @pytest.mark.parametrize("running", [False, True])
+    def test_data_of_any_other_cluster_is_dropped_too(self, running):
+        # A follower cut off through two restores still runs the cluster before the first.
+        obs = self.after_restore(marker=Marker("a1", "beef"), running=running, cluster=None)
         step = local(obs)
-        assert not isinstance(step, DropSuperseded)
-        assert isinstance(step, WipeStaleData)  # the ordinary stale-data check still applies
+        assert isinstance(step, DropSuperseded)
+        assert "beef" in step.reason and "older than restore" in step.reason
 
     @pytest.mark.parametrize("running", [False, True])
     def test_not_without_a_marker(self, running):
@@ -1418,6 +1457,117 @@ class TestSuperseded:
         step = local(self.after_restore(app=app, marker=Marker("b1", CLUSTER_ID), cluster=None))
         assert isinstance(step, DropSuperseded)
         assert "later" in step.reason and CLUSTER_ID in step.reason
-        # The data of the cluster before the first restore is not named by the new record.
+        # The data of the cluster before the first restore goes too: it is older still.
         step = local(self.after_restore(app=app, cluster=None))
-        assert not isinstance(step, DropSuperseded)
+        assert isinstance(step, DropSuperseded)
+        assert OLD_CLUSTER in step.reason and "older than restore fedcba98" in step.reason
+
+
+# ---- data safety: unjoined data, data ahead of the cluster, member states ------------------------
+
+
+class TestUnjoinedData:
+    """A learner start that never published itself leaves no member's log behind."""
+
+    def joining(self, cluster: ClusterView | None) -> Observation:
+        return observe(
+            unit(2),
+            peers=(unit(0, "a0"), unit(1, "a1")),
+            app=formed(join=ticket(unit(2), "b2")),
+            data=True,
+            marker=Marker("b2", CLUSTER_ID, joining=True),
+            cluster=cluster,
+        )
+
+    def test_the_learner_slot_still_unstarted_wipes_it(self):
+        cluster = view(
+            member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "b2", started=False)
+        )
+        step = local(self.joining(cluster))
+        assert isinstance(step, WipeStaleData) and "never joined" in step.reason
+
+    def test_the_learner_started_after_all_keeps_it(self):
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "b2"))
+        assert local(self.joining(cluster)) == StartMember()
+
+    def test_without_a_member_answering_it_waits(self):
+        step = local(self.joining(None))
+        assert isinstance(step, Wait) and "learner start" in step.reason
+
+
+class TestDataAheadOfTheCluster:
+    """A member the cluster no longer lists: its data is wiped only if it cannot hold writes
+    the cluster lacks."""
+
+    def returning(self, index: int | None, rebuild: RebuildRecord | None = None) -> Observation:
+        rebuilder = dataclasses.replace(unit(0, "a0"), rebuild=rebuild)
+        cluster = dataclasses.replace(
+            view(member(unit(0), "a0"), leader="a0"), raft_indexes=(("a0", 40),)
+        )
+        return observe(
+            unit(1),
+            peers=(rebuilder, unit(2, "a2")),
+            app=formed(),
+            data=True,
+            marker=Marker("a1", CLUSTER_ID, raft_index=index),
+            cluster=cluster,
+        )
+
+    @pytest.mark.parametrize("index", [None, 12, 40])
+    def test_behind_the_live_cluster_is_wiped(self, index):
+        assert isinstance(local(self.returning(index)), WipeStaleData)
+
+    def test_ahead_of_the_live_cluster_is_held(self):
+        step = local(self.returning(41))
+        assert isinstance(step, HoldData) and isinstance(step, Blocked)
+        assert "raft index 41" in step.reason and "the live cluster is at 40" in step.reason
+        assert "juju run etcd-k8s/1 discard-data" in step.reason
+
+    def test_ahead_of_the_rebuild_point_is_held_whatever_the_cluster_did_since(self):
+        rebuilt = RebuildRecord("a0", CLUSTER_ID, raft_index=11, dropped=("a1", "a2"))
+        step = local(self.returning(30, rebuilt))
+        assert isinstance(step, HoldData)
+        assert "etcd-k8s/0 rebuilt the cluster at 11" in step.reason
+
+    def test_a_rebuild_that_did_not_drop_this_member_does_not_count(self):
+        rebuilt = RebuildRecord("a0", CLUSTER_ID, raft_index=11, dropped=("a2",))
+        assert isinstance(local(self.returning(30, rebuilt)), WipeStaleData)
+
+    def test_a_running_member_is_held_never_wiped(self):
+        rebuilt = RebuildRecord("a0", CLUSTER_ID, raft_index=11, dropped=("a1",))
+        obs = dataclasses.replace(self.returning(30, rebuilt), running=True)
+        assert isinstance(local(obs), HoldData)
+        # Behind: not wiped while it runs either; it is judged once it has stopped.
+        obs = dataclasses.replace(self.returning(5), running=True)
+        assert local(obs) == Blocked("etcd is running but this unit is not a member of the cluster")
+
+    def test_a_new_learner_on_the_same_peer_url_is_not_taken_for_the_old_member(self):
+        cluster = view(
+            member(unit(0), "a0"), member(unit(1), "b1", started=False, learner=True), leader="a0"
+        )
+        obs = dataclasses.replace(self.returning(5), running=True, cluster=cluster)
+        assert isinstance(local(obs), Blocked)
+
+
+class TestMemberState:
+    def test_states(self):
+        me = member(unit(0), "a0")
+        serving = view(me, member(unit(1), "a1"), leader="a1")
+        base = observe(unit(0, "a0"), app=formed(), data=True, running=True, cluster=serving)
+        assert member_state(base) == SERVING
+        assert member_state(dataclasses.replace(base, cluster=None)) == NO_LEADER
+        no_leader = dataclasses.replace(serving, leader_id=None)
+        assert member_state(dataclasses.replace(base, cluster=no_leader)) == NO_LEADER
+        unhealthy = dataclasses.replace(serving, healthy_ids=frozenset({"a1"}))
+        assert member_state(dataclasses.replace(base, cluster=unhealthy)) == NO_LEADER
+        learning = view(member(unit(0), "a0", learner=True), member(unit(1), "a1"), leader="a1")
+        assert member_state(dataclasses.replace(base, cluster=learning)) == LEARNER
+        assert member_state(dataclasses.replace(base, running=False)) == STOPPED
+        stopped_empty = dataclasses.replace(base, running=False, disk=Disk())
+        assert member_state(stopped_empty) == EMPTY
+
+    def test_a_running_member_without_quorum_says_when_others_serve(self):
+        others = tuple(dataclasses.replace(unit(n, f"a{n}"), member_state=SERVING) for n in (1, 2))
+        obs = observe(unit(0, "a0"), peers=others, app=formed(), data=True, running=True)
+        step = local(obs)
+        assert isinstance(step, Wait) and "etcd-k8s/1, etcd-k8s/2 report a healthy" in step.reason

@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 import peers
-from membership import AppState, JoinTicket, RestoreRecord, UnitInfo
+from membership import AppState, JoinTicket, RebuildRecord, RestoreRecord, UnitInfo
 
 ME = UnitInfo(
     unit="etcd-k8s/3",
@@ -367,3 +367,44 @@ class TestRestoreRecord:
         assert app.join == TICKET
         [record] = warnings(caplog)
         assert "restore record" in record.getMessage()
+
+
+class TestMemberStateAndRebuild:
+    def test_member_state_roundtrips(self):
+        info = dataclasses.replace(ME, member_state="serving")
+        bag: dict[str, str] = {}
+        peers.write_unit(bag, info)
+        assert bag["member-state"] == "serving"
+        assert peers.read_unit(ME.unit, bag) == info
+
+    def test_unknown_member_state_makes_the_unit_data_garbage(self, caplog):
+        bag = {**good_unit_bag(), "member-state": "cheerful"}
+        assert peers.read_unit(ME.unit, bag) is None
+        assert "member-state" in warnings(caplog)[0].getMessage()
+
+    def test_rebuild_record_roundtrips(self):
+        record = RebuildRecord("a0", "c1", 42, ("b1", "b2"))
+        bag = good_unit_bag()
+        peers.write_rebuild(bag, record)
+        assert json.loads(bag["rebuild"]) == {
+            "member-id": "a0",
+            "cluster-id": "c1",
+            "raft-index": 42,
+            "dropped": ["b1", "b2"],
+        }
+        assert peers.read_unit(ME.unit, bag).rebuild == record
+
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "{",
+            "[]",
+            '{"member-id": "a0"}',
+            '{"member-id": "zz", "cluster-id": "c1", "raft-index": 1}',
+            '{"member-id": "a0", "cluster-id": "c1", "raft-index": -1}',
+        ],
+    )
+    def test_garbage_rebuild_record_is_ignored_and_logged(self, caplog, raw):
+        unit = peers.read_unit(ME.unit, {**good_unit_bag(), "rebuild": raw})
+        assert unit is not None and unit.rebuild is None
+        assert "rebuild record" in warnings(caplog)[0].getMessage()

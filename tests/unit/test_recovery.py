@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from observed import ClusterView, Member
-from recovery import (
-    RebuildRefused,
-    Survivor,
-    best,
-    check_rebuild,
-    has_quorum,
-    quorum_lost,
-    quorum_lost_message,
-)
+from observed import EMPTY, LEARNER, NO_LEADER, SERVING, STOPPED, ClusterView, Member
+from recovery import RebuildRefused, Survivor, best, check_rebuild, has_quorum, judge
 
 
 def survivor(n: int, index: int, leader: bool = False) -> Survivor:
     return Survivor(unit=f"etcd-k8s/{n}", member_id=f"a{n}", raft_index=index, has_leader=leader)
+
+
+def reports(*states: str | None) -> dict[str, str | None]:
+    """What units etcd-k8s/0, /1, ... last said of their members through Juju."""
+    return {f"etcd-k8s/{n}": state for n, state in enumerate(states)}
 
 
 def test_best_is_the_most_data_and_ties_go_to_the_lowest_unit() -> None:
@@ -25,48 +22,122 @@ def test_best_is_the_most_data_and_ties_go_to_the_lowest_unit() -> None:
     assert best([survivor(2, 12), survivor(1, 12)]).unit == "etcd-k8s/1"
 
 
-def test_quorum_is_lost_only_when_nobody_sees_a_leader() -> None:
-    assert quorum_lost([survivor(0, 10)])
-    assert not quorum_lost([survivor(0, 10), survivor(1, 10, leader=True)])
-    assert not quorum_lost([])  # nothing answers: nothing to tell apart
-
-
-def test_message_names_the_unit_and_the_command() -> None:
-    message = quorum_lost_message([survivor(0, 10), survivor(2, 15)], members=3)
-    assert "quorum lost: 2 of 3 members answer" in message
-    assert "juju run etcd-k8s/2 rebuild-cluster" in message
-    assert "raft index 15" in message
-
-
-def test_message_when_nothing_answers() -> None:
-    assert "no etcd member answers (0 of 3)" in quorum_lost_message([], members=3)
-
-
-def test_rebuild_from_the_survivor_with_most_data() -> None:
-    assert check_rebuild("etcd-k8s/0", [survivor(0, 20), survivor(1, 12)], False).unit == (
-        "etcd-k8s/0"
-    )
+def test_a_leader_in_sight_is_quorum() -> None:
+    verdict = judge("etcd-k8s/0", [survivor(0, 10), survivor(1, 10, leader=True)], reports())
+    assert verdict.kind == "quorum"
 
 
 @pytest.mark.parametrize(
-    "me, survivors, words",
+    "survivors, states, kind",
     [
-        ("etcd-k8s/1", [survivor(0, 20)], "does not answer"),
-        ("etcd-k8s/0", [survivor(0, 20), survivor(1, 20, leader=True)], "still has a leader"),
-        ("etcd-k8s/0", [survivor(0, 12), survivor(1, 20)], "etcd-k8s/1 has more data"),
+        # Cut off: this unit reaches only itself; the others say through Juju they serve.
+        ([survivor(0, 10)], (NO_LEADER, SERVING, SERVING), "cut-off"),
+        # The same, before the others' hooks said anything since the cut: cannot tell.
+        ([survivor(0, 10)], (NO_LEADER, None, None), "unknown"),
+        ([survivor(0, 10)], (SERVING, SERVING, None), "cut-off"),  # its own report is stale
+        # Two of three volumes lost: their units say so.
+        ([survivor(0, 10)], (SERVING, EMPTY, EMPTY), "lost"),
+        ([survivor(0, 10)], (NO_LEADER, STOPPED, NO_LEADER), "lost"),
+        # One of three says it is down: the other may still hold a quorum with... nobody else
+        # is left for it, but it can only be in a quorum with this unit, which sees no leader.
+        ([survivor(0, 10)], (NO_LEADER, EMPTY, None), "lost"),
+        # Two answer and see no leader: the third cannot hold a quorum alone, whatever it said.
+        ([survivor(0, 10), survivor(1, 9)], (NO_LEADER, NO_LEADER, SERVING), "lost"),
+        # Five members, this one and one more report down: three may still be serving.
+        ([survivor(0, 10)], (NO_LEADER, EMPTY, None, None, None), "unknown"),
+        ([survivor(0, 10)], (NO_LEADER, EMPTY, EMPTY, None, None), "lost"),
+        # A learner's unit says it is one: no help either way.
+        ([survivor(0, 10)], (NO_LEADER, LEARNER, None), "unknown"),
+        # Nothing answers, and the units say why.
+        ([], (STOPPED, STOPPED, EMPTY), "lost"),
+        ([], (None, None, None), "unknown"),
     ],
-    ids=["not-running-here", "quorum-exists", "another-has-more"],
+    ids=[
+        "cut-off",
+        "no-word",
+        "own-stale-report",
+        "two-volumes-lost",
+        "two-down",
+        "one-down-one-silent",
+        "two-answer-third-stale",
+        "five-one-down",
+        "five-two-down",
+        "learner",
+        "nothing-answers",
+        "nothing-answers-no-word",
+    ],
 )
-def test_rebuild_refuses(me: str, survivors: list[Survivor], words: str) -> None:
+def test_judge(survivors: list[Survivor], states: tuple[str | None, ...], kind: str) -> None:
+    assert judge("etcd-k8s/0", survivors, reports(*states)).kind == kind
+
+
+def test_lost_names_the_unit_and_the_command() -> None:
+    verdict = judge("etcd-k8s/0", [survivor(0, 10), survivor(2, 15)], reports(None, EMPTY, None))
+    assert verdict.lost and verdict.pick == survivor(2, 15)
+    assert "quorum lost: 3 of 3 members are down or see no leader" in verdict.message
+    assert "juju run etcd-k8s/2 rebuild-cluster" in verdict.message
+    assert "raft index 15" in verdict.message
+
+
+def test_lost_with_nothing_answering() -> None:
+    verdict = judge("etcd-k8s/0", [], reports(STOPPED, EMPTY, EMPTY))
+    assert "no etcd member answers (0 of 3)" in verdict.message
+
+
+def test_cut_off_and_unknown_advise_no_rebuild() -> None:
+    cut = judge("etcd-k8s/0", [survivor(0, 10)], reports(NO_LEADER, SERVING, SERVING))
+    assert "etcd-k8s/1, etcd-k8s/2 report a healthy cluster" in cut.message
+    assert "cut off" in cut.message and "rebuild-cluster" not in cut.message
+    unknown = judge("etcd-k8s/0", [survivor(0, 10)], reports(NO_LEADER, None, None))
+    assert "etcd-k8s/1, etcd-k8s/2 have not said" in unknown.message
+    assert "juju run" not in unknown.message
+
+
+def test_rebuild_from_the_survivor_with_most_data() -> None:
+    chosen = check_rebuild(
+        "etcd-k8s/0",
+        [survivor(0, 20), survivor(1, 12)],
+        reports(NO_LEADER, NO_LEADER, EMPTY),
+        False,
+    )
+    assert chosen.unit == "etcd-k8s/0"
+
+
+@pytest.mark.parametrize(
+    "me, survivors, states, words",
+    [
+        ("etcd-k8s/1", [survivor(0, 20)], (NO_LEADER, EMPTY, EMPTY), "does not answer"),
+        (
+            "etcd-k8s/0",
+            [survivor(0, 20), survivor(1, 20, leader=True)],
+            (SERVING, SERVING, SERVING),
+            "still has a leader",
+        ),
+        (
+            "etcd-k8s/0",
+            [survivor(0, 12), survivor(1, 20)],
+            (NO_LEADER, NO_LEADER, EMPTY),
+            "etcd-k8s/1 has more data",
+        ),
+        ("etcd-k8s/0", [survivor(0, 20)], (NO_LEADER, SERVING, SERVING), "fork the cluster"),
+        ("etcd-k8s/0", [survivor(0, 20)], (NO_LEADER, None, None), "gone for good"),
+    ],
+    ids=["not-running-here", "quorum-exists", "another-has-more", "cut-off", "no-word"],
+)
+def test_rebuild_refuses(
+    me: str, survivors: list[Survivor], states: tuple[str | None, ...], words: str
+) -> None:
     with pytest.raises(RebuildRefused, match=words):
-        check_rebuild(me, survivors, False)
+        check_rebuild(me, survivors, reports(*states), False)
 
 
-def test_force_overrides_quorum_and_data_but_not_a_dead_member() -> None:
+def test_force_overrides_quorum_evidence_and_data_but_not_a_dead_member() -> None:
     survivors = [survivor(0, 12), survivor(1, 20, leader=True)]
-    assert check_rebuild("etcd-k8s/0", survivors, True).unit == "etcd-k8s/0"
+    states = reports(SERVING, SERVING, SERVING)
+    assert check_rebuild("etcd-k8s/0", survivors, states, True).unit == "etcd-k8s/0"
+    assert check_rebuild("etcd-k8s/0", [survivor(0, 1)], reports(NO_LEADER, None), True)
     with pytest.raises(RebuildRefused, match="does not answer"):
-        check_rebuild("etcd-k8s/2", survivors, True)
+        check_rebuild("etcd-k8s/2", survivors, states, True)
 
 
 def view(healthy: str, leader: str | None, learners: str = "") -> ClusterView:

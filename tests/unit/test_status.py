@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import ops
 import pytest
 
@@ -14,10 +16,12 @@ from membership import (
     Member,
     PlanBootstrap,
     Promote,
+    RestoreRecord,
     UnitInfo,
     Wait,
 )
 from reconciler import Outcome
+from recovery import Verdict
 
 
 def unit(n: int) -> UnitInfo:
@@ -159,3 +163,38 @@ class TestAppStatus:
     def test_no_view_waits_with_the_local_reason(self, local, expected):
         status = app_status(outcome(local, cluster=Wait("no etcd member answers")), 3)
         assert status == ops.WaitingStatus(expected)
+
+
+class TestAfterRestoreAndQuorumVerdicts:
+    def test_restore_is_named_until_every_unit_is_back(self):
+        record = RestoreRecord("0123abcd", "nightly", "dead01", "c1", "etcd-k8s-0")
+        one = view(member(0))
+        back = dataclasses.replace(outcome(cluster_view=one), restore=record)
+        status = app_status(back, units=3)
+        assert isinstance(status, ops.WaitingStatus)
+        assert status.message.startswith("1/3 units are healthy voters")
+        assert "restored from nightly, the other units rejoin as learners" in status.message
+        done = dataclasses.replace(outcome(cluster_view=THREE), restore=record)
+        assert app_status(done, units=3) == ops.ActiveStatus("3/3 units are healthy voters")
+
+    @pytest.mark.parametrize(
+        "kind, expected", [("lost", ops.BlockedStatus), ("unknown", ops.BlockedStatus)]
+    )
+    def test_a_verdict_without_quorum_blocks_the_app(self, kind, expected):
+        said = dataclasses.replace(outcome(), verdict=Verdict(kind, "what to do"))
+        assert app_status(said, units=3) == expected("what to do")
+
+    def test_cut_off_waits_on_the_app_and_on_a_unit_answering_from_its_own_state(self):
+        said = dataclasses.replace(
+            outcome(cluster_view=view(member(0), member(1), member(2), leader=None)),
+            verdict=Verdict("cut-off", "etcd-k8s/0 is cut off"),
+        )
+        assert app_status(said, units=3) == ops.WaitingStatus("etcd-k8s/0 is cut off")
+        assert unit_status(said, False) == ops.WaitingStatus("etcd-k8s/0 is cut off")
+        # A more precise local reason (a join that failed, say) is kept.
+        waiting = dataclasses.replace(said, local=Wait("could not join"))
+        assert unit_status(waiting, False) == ops.WaitingStatus("could not join")
+
+    def test_quorum_in_sight_changes_nothing(self):
+        said = dataclasses.replace(outcome(cluster_view=THREE), verdict=Verdict("quorum", "ok"))
+        assert app_status(said, units=3) == ops.ActiveStatus("3/3 units are healthy voters")
