@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 from ops import testing
+from scenario import _runtime as scenario_runtime
 
 from tests.bench import pebble as bench_pebble
 from tests.bench.binaries import bin_dir
@@ -861,6 +862,21 @@ def _consumer_view(secret: Any) -> Any:
         label=None,
     )
 
+
+class _FastYaml:
+    """Scenario writes the charm's metadata, config and actions out as YAML on every run; the
+    pure-Python dumper made that a quarter of the bench's time. Same output, libyaml's speed."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(yaml, name)
+
+    @staticmethod
+    def safe_dump(data: Any, stream: Any = None, **kwargs: Any) -> Any:
+        return yaml.dump(data, stream, Dumper=yaml.CSafeDumper, **kwargs)
+
+
+if getattr(yaml, "__with_libyaml__", False):
+    scenario_runtime.yaml = _FastYaml()  # type: ignore[assignment]
 
 _POD = threading.local()  # the pod whose charm runs in this thread
 _host_getfqdn = socket.getfqdn
