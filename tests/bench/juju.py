@@ -22,8 +22,10 @@ Units run one hook at a time across the model; the scheduler decides the interle
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import random
 import shutil
 import tempfile
@@ -40,6 +42,7 @@ import yaml
 from ops import testing
 
 from tests.bench import pebble as bench_pebble
+from tests.bench.artifact import ArtifactCharm
 from tests.bench.binaries import bin_dir
 from tests.bench.ca import Authority, Identity, Provider, requests_in
 from tests.bench.client_charm import CONFIG as CLIENT_CONFIG
@@ -64,8 +67,8 @@ FIRST_CLIENT_RELATION_ID = 30
 Event = tuple[str, ...]  # ("config-changed",), ("relation-changed", "etcd-k8s/1"), ...
 
 
-def _load(name: str) -> dict[str, Any]:
-    return yaml.safe_load((REPO / name).read_text()) or {}
+def _load(name: str, root: Path = REPO) -> dict[str, Any]:
+    return yaml.safe_load((root / name).read_text()) or {}
 
 
 @dataclass(frozen=True)
@@ -152,13 +155,29 @@ class Juju:
     app_secrets: dict[str, Any] = field(default_factory=dict)  # etcd-k8s's own, by id
     client_apps: dict[str, ClientApp] = field(default_factory=dict)
     client_answers: dict[int, dict[str, str]] = field(default_factory=dict)  # etcd-k8s's side
+    artifact: ArtifactCharm | None = None  # the charm as packed, instead of the working tree
 
     # ---- setup ----------------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, version: str, scheduler: str = "ordered", seed: int = 0) -> Juju:
-        from charm import EtcdK8sCharm  # the charm under test, from src/
+    def start(
+        cls,
+        version: str,
+        scheduler: str = "ordered",
+        seed: int = 0,
+        charm_dir: Path | str | None = None,
+    ) -> Juju:
+        """`charm_dir` (default: $ETCD_K8S_CHARM_DIR, when set): an unpacked .charm whose
+        code, templates and yaml the units run (see ArtifactCharm); else the working tree."""
+        charm_dir = charm_dir or os.environ.get("ETCD_K8S_CHARM_DIR") or None
+        artifact = ArtifactCharm.load(Path(charm_dir)) if charm_dir else None
+        if artifact is None:
+            from charm import EtcdK8sCharm  # the charm under test, from src/
 
+            charm_type: type = EtcdK8sCharm
+        else:
+            charm_type = artifact.charm_type
+            logger.info("bench: the charm from %s", artifact.root)
         bench_pebble.install()
         workdir = Path(tempfile.mkdtemp(prefix=f"etcd-bench-{version}-"))
         network = Network()
@@ -169,9 +188,10 @@ class Juju:
             version=version,
             workdir=workdir,
             network=network,
-            charm_type=EtcdK8sCharm,
+            charm_type=charm_type,
             scheduler=scheduler,
             rng=random.Random(seed),
+            artifact=artifact,
         )
 
     def close(self) -> None:
@@ -278,7 +298,8 @@ class Juju:
         _attach(unit)
         started = time.monotonic()
         try:
-            out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
+            with self._charm_code():
+                out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
             result = ActionResult(dict(unit.ctx.action_results or {}), None)
         except testing.ActionFailed as failed:
             out = failed.state
@@ -505,7 +526,8 @@ class Juju:
         unit.run_starts.append(time.time())
         started = time.monotonic()
         try:
-            out = unit.ctx.run(trigger, state)
+            with self._charm_code():
+                out = unit.ctx.run(trigger, state)
         except Exception as error:  # the hook failed: Juju drops its writes and retries it
             unit.failures += 1
             cause = getattr(error, "__cause__", None) or error
@@ -758,6 +780,15 @@ class Juju:
             if self.units:
                 self._elect(min(self.units.values(), key=lambda u: u.number))
 
+    def _charm_code(self) -> contextlib.AbstractContextManager[None]:
+        """While an etcd-k8s hook runs: the artifact's modules, when the bench runs one."""
+        return self.artifact.active() if self.artifact else contextlib.nullcontext()
+
+    @property
+    def charm_root(self) -> Path:
+        """Where the charm's metadata/config/actions yaml come from."""
+        return self.artifact.root if self.artifact else REPO
+
     def _hostnames(self, unit: Unit) -> tuple[str, ...]:
         return (f"{unit.pod_name}.{APP}-endpoints.{MODEL}.svc.cluster.local",)
 
@@ -771,9 +802,9 @@ class Juju:
         )
         ctx = testing.Context(
             self.charm_type,
-            meta=_load("metadata.yaml"),
-            config=_load("config.yaml"),
-            actions=_load("actions.yaml"),
+            meta=_load("metadata.yaml", self.charm_root),
+            config=_load("config.yaml", self.charm_root),
+            actions=_load("actions.yaml", self.charm_root),
             app_name=APP,
             unit_id=number,
         )
