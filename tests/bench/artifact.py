@@ -294,11 +294,21 @@ class ToolCall:
 
 
 def install_hook_tools(
-    bin_dir: Path, log: Path, answers: Mapping[str, str], python: str | None = None
+    bin_dir: Path,
+    log: Path,
+    answers: Mapping[str, str],
+    python: str | None = None,
+    isolated: bool = True,
 ) -> None:
     """One /bin/sh stub per Juju hook tool in `bin_dir`, appending its argv to `log` (fields
-    separated by US, calls by RS), then answering. `python`: a `python3` for the charm's
-    shebang (`#!/usr/bin/env python3`), run with -S (see run_dispatch)."""
+    separated by US, calls by RS), then answering.
+
+    `python`: the `python3` that the charm's shebang (`#!/usr/bin/env python3`) finds first on
+    PATH, as the charm container's /usr/bin/python3 would be. `isolated`: it runs with -S, so
+    this host's site- and dist-packages (a Debian python3-yaml, say) cannot stand in for a
+    module missing from the charm's venv; that is the only way these runs differ from Juju's
+    (the venv is on PYTHONPATH, which -S keeps). Timings (benchmarks/coldstart.py) use
+    isolated=False."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     for tool in JUJU_HOOK_TOOLS:
         answer = answers.get(
@@ -317,7 +327,8 @@ def install_hook_tools(
         path.chmod(0o755)
     if python:
         shim = bin_dir / "python3"
-        shim.write_text(f'#!/bin/sh\nexec {_sh_quote(python)} -S "$@"\n')
+        flags = " -S" if isolated else ""
+        shim.write_text(f'#!/bin/sh\nexec {_sh_quote(python)}{flags} "$@"\n')
         shim.chmod(0o755)
 
 
