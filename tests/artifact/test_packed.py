@@ -31,7 +31,6 @@ from tests.bench.artifact import (
 REPO = Path(__file__).resolve().parents[2]
 TOP_LEVEL = {
     "dispatch",
-    "hooks",
     "src",
     "templates",
     "venv",
@@ -90,8 +89,9 @@ def test_dispatch_and_entrypoint_are_executable(unpacked_charm: Path) -> None:
     entry = unpacked_charm / "src" / "charm.py"
     assert entry.stat().st_mode & 0o111 == 0o111
     assert entry.read_text().splitlines()[0] == "#!/usr/bin/env python3"
-    for hook in ("install", "start", "upgrade-charm"):  # for Juju before dispatch; = dispatch
-        assert (unpacked_charm / "hooks" / hook).read_text() == text
+    # No hooks/: Juju 3 runs dispatch; packed hooks/install would be a copy of dispatch that
+    # ops runs again as a legacy hook (a second process).
+    assert not (unpacked_charm / "hooks").exists()
 
 
 def test_git_keeps_the_entrypoint_executable() -> None:
@@ -227,6 +227,7 @@ def test_install_through_dispatch_waits_for_the_container(charm_copy: Path) -> N
     run = run_dispatch(charm_copy, bin_dir, log, "install")
     assert_ran(run)
     assert "Emitting Juju event install." in run.logged(), run.logged()
+    assert not [line for line in run.logged() if "legacy" in line.lower()], run.logged()
     assert run.statuses(), "the install hook set no unit status"
     status, message = run.statuses()[-1]
     assert status == "waiting" and "container" in message, run.statuses()
