@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,13 +39,18 @@ from tests.bench.artifact import (
 )
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds (user + system) of the process and its children: the
+    hook tools too. CPU time is what a loaded machine distorts least."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     out = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise RuntimeError(f"{argv} failed ({out.returncode}): {out.stderr[-2000:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def measure(charm: Path, runs: int) -> dict[str, list[float]]:
@@ -69,11 +75,17 @@ def measure(charm: Path, runs: int) -> dict[str, list[float]]:
                 raise RuntimeError(f"{hook} failed: {run.unanswered} {run.logged('ERROR')}")
         env = juju_env(charm_dir, bin_dir, "update-status")
         bare_env = dict(env, PYTHONPATH="venv")
-        times: dict[str, list[float]] = {"dispatch": [], "ops": [], "python": []}
+        times: dict[str, list[float]] = {}
+        commands = {
+            "dispatch": (["./dispatch"], env),
+            "ops": ([python, "-c", "import ops"], bare_env),
+            "python": ([python, "-c", "pass"], bare_env),
+        }
         for _ in range(runs):
-            times["dispatch"].append(timed(["./dispatch"], charm_dir, env))
-            times["ops"].append(timed([python, "-c", "import ops"], charm_dir, bare_env))
-            times["python"].append(timed([python, "-c", "pass"], charm_dir, bare_env))
+            for key, (argv, run_env) in commands.items():
+                wall, cpu = timed(argv, charm_dir, run_env)
+                times.setdefault(key, []).append(wall)
+                times.setdefault(f"{key}-cpu", []).append(cpu)
         calls = run_dispatch(charm_dir, bin_dir, log, "update-status").calls
         times["tool-calls"] = [float(len(calls))]
         return times
@@ -100,8 +112,13 @@ def main() -> int:
         print(
             f"  {label:<46} median {median[key] * 1000:6.0f} ms"
             f"  min {values[0] * 1000:5.0f}  max {values[-1] * 1000:5.0f}"
+            f"  (cpu median {median[key + '-cpu'] * 1000:4.0f} ms)"
         )
-    print(f"  ratio dispatch / bare import ops: {median['dispatch'] / median['ops']:.2f}x")
+    print(
+        f"  ratio dispatch / bare import ops: {median['dispatch'] / median['ops']:.2f}x wall, "
+        f"{median['dispatch-cpu'] / median['ops-cpu']:.2f}x cpu"
+    )
+    print(f"  load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"  hook tool calls per update-status: {times['tool-calls'][0]:.0f}")
     return 0
 

@@ -441,12 +441,13 @@ class ArtifactCharm:
     has them (the script's directory, then PYTHONPATH=lib:venv). Outside a hook the process's
     own modules of those names (the working tree's, which the unit tests import) are back.
     So the charm's code, its templates (found beside its modules) and, through `root`, its
-    metadata/config/actions yaml all come from the artifact. Third-party packages the process
-    has already imported (ops, which ops.testing must share with the charm; pydantic, yaml,
-    cryptography, ...) stay the dev venv's: the same versions, since tools/setup.sh installs
-    requirements.txt, but not the artifact's files. That every module the charm imports exists
-    in the artifact's venv is checked when it is loaded, in a separate `python3 -S` process
-    that sees only the artifact (import_check)."""
+    metadata/config/actions yaml all come from the artifact. Third-party packages are shared
+    with the process: those it has already imported (ops, which ops.testing must share with the
+    charm; pydantic, yaml, cryptography, ...) stay the dev venv's, the same versions since
+    tools/setup.sh installs requirements.txt, but not the artifact's files; one first imported
+    during a hook comes from the artifact's venv and stays loaded. That every module the charm
+    imports exists in the artifact's venv is checked when it is loaded, in a separate
+    `python3 -S` process that sees only the artifact (import_check)."""
 
     root: Path
     charm_type: type = object

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.checks import assert_formed, assert_keys, write_keys
-from tests.bench.juju import Juju
+from tests.bench.juju import REPO, Juju
 from tests.cluster.test_clients import (
     test_clients_get_their_own_prefix_and_nothing_else as _clients_case,
 )
@@ -33,6 +33,10 @@ def test_bench_runs_the_artifact(bench: Juju, unpacked_charm: Path) -> None:
         assert Path(charm.__file__).is_relative_to(unpacked_charm.resolve())
         assert Path(etcd_config.TEMPLATES).resolve() == unpacked_charm.resolve() / "templates"
     assert bench.charm_root == unpacked_charm.resolve()
+    # Outside a hook the process's own modules of those names are the working tree's again.
+    import charm
+
+    assert Path(charm.__file__).resolve() == REPO / "src" / "charm.py"
 
 
 def test_deploy_add_unit_scale_down(bench: Juju) -> None:
