@@ -25,7 +25,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.requirements-$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "setup: pip install -r requirements-dev.txt"
+  # The charm's own pins first (hashed, so pip checks every file), then the dev tools around
+  # them: the tests import the versions the packed charm ships.
+  echo "setup: pip install -r requirements.txt -r requirements-dev.txt"
+  .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.txt
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   touch "$stamp"
 fi

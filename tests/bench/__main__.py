@@ -49,6 +49,8 @@ def demo(version: str, units: int, grow_to: int) -> int:
         print(
             f"== juju deploy etcd-k8s -n {units}   (etcd {installed(version)}, bench {j.workdir})"
         )
+        if j.artifact:
+            print(f"   the charm as packed: {j.artifact.root} (ETCD_K8S_CHARM_DIR)")
         started = time.monotonic()
         j.deploy(units)
         hooks = j.settle()

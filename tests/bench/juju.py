@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import shutil
 import socket
@@ -43,6 +44,7 @@ from ops import testing
 from scenario import _runtime as scenario_runtime
 
 from tests.bench import pebble as bench_pebble
+from tests.bench.artifact import ArtifactCharm
 from tests.bench.binaries import bin_dir
 from tests.bench.ca import Authority, Identity, Provider, requests_in
 from tests.bench.client_charm import CONFIG as CLIENT_CONFIG
@@ -67,8 +69,8 @@ FIRST_CLIENT_RELATION_ID = 30
 Event = tuple[str, ...]  # ("config-changed",), ("relation-changed", "etcd-k8s/1"), ...
 
 
-def _load(name: str) -> dict[str, Any]:
-    return yaml.safe_load((REPO / name).read_text()) or {}
+def _load(name: str, root: Path = REPO) -> dict[str, Any]:
+    return yaml.safe_load((root / name).read_text()) or {}
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ class Juju:
     client_answers: dict[int, dict[str, str]] = field(default_factory=dict)  # etcd-k8s's side
     paused: set[str] = field(default_factory=set)  # units whose agent reaches no controller
     domain: str = "cluster.local"  # the Kubernetes cluster's DNS domain
+    artifact: ArtifactCharm | None = None  # the charm as packed, instead of the working tree
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -167,9 +170,19 @@ class Juju:
         scheduler: str = "ordered",
         seed: int = 0,
         domain: str = "cluster.local",
+        charm_dir: Path | str | None = None,
     ) -> Juju:
-        from charm import EtcdK8sCharm  # the charm under test, from src/
+        """`charm_dir` (default: $ETCD_K8S_CHARM_DIR, when set): an unpacked .charm whose
+        code, templates and yaml the units run (see ArtifactCharm); else the working tree."""
+        charm_dir = charm_dir or os.environ.get("ETCD_K8S_CHARM_DIR") or None
+        artifact = ArtifactCharm.load(Path(charm_dir)) if charm_dir else None
+        if artifact is None:
+            from charm import EtcdK8sCharm  # the charm under test, from src/
 
+            charm_type: type = EtcdK8sCharm
+        else:
+            charm_type = artifact.charm_type
+            logger.info("bench: the charm from %s", artifact.root)
         bench_pebble.install()
         workdir = Path(tempfile.mkdtemp(prefix=f"etcd-bench-{version}-"))
         network = Network()
@@ -180,10 +193,11 @@ class Juju:
             version=version,
             workdir=workdir,
             network=network,
-            charm_type=EtcdK8sCharm,
+            charm_type=charm_type,
             scheduler=scheduler,
             rng=random.Random(seed),
             domain=domain,
+            artifact=artifact,
         )
 
     def close(self) -> None:
@@ -290,7 +304,7 @@ class Juju:
         _attach(unit)
         started = time.monotonic()
         try:
-            with _in_pod(self.fqdn(unit)):
+            with _in_pod(self.fqdn(unit)), self._charm_code():
                 out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
             result = ActionResult(dict(unit.ctx.action_results or {}), None)
         except testing.ActionFailed as failed:
@@ -532,7 +546,7 @@ class Juju:
         unit.run_starts.append(time.time())
         started = time.monotonic()
         try:
-            with _in_pod(self.fqdn(unit)):
+            with _in_pod(self.fqdn(unit)), self._charm_code():
                 out = unit.ctx.run(trigger, state)
         except Exception as error:  # the hook failed: Juju drops its writes and retries it
             unit.failures += 1
@@ -786,6 +800,15 @@ class Juju:
             if self.units:
                 self._elect(min(self.units.values(), key=lambda u: u.number))
 
+    def _charm_code(self) -> contextlib.AbstractContextManager[None]:
+        """While an etcd-k8s hook runs: the artifact's modules, when the bench runs one."""
+        return self.artifact.active() if self.artifact else contextlib.nullcontext()
+
+    @property
+    def charm_root(self) -> Path:
+        """Where the charm's metadata/config/actions yaml come from."""
+        return self.artifact.root if self.artifact else REPO
+
     def _hostnames(self, unit: Unit) -> tuple[str, ...]:
         return (self.fqdn(unit),)
 
@@ -803,9 +826,9 @@ class Juju:
         )
         ctx = testing.Context(
             self.charm_type,
-            meta=_load("metadata.yaml"),
-            config=_load("config.yaml"),
-            actions=_load("actions.yaml"),
+            meta=_load("metadata.yaml", self.charm_root),
+            config=_load("config.yaml", self.charm_root),
+            actions=_load("actions.yaml", self.charm_root),
             app_name=APP,
             unit_id=number,
         )

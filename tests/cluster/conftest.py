@@ -33,8 +33,13 @@ def version(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def bench(version: str) -> Iterator[Juju]:
-    model = Juju.start(version)
+def bench(version: str, request: pytest.FixtureRequest) -> Iterator[Juju]:
+    """The model. A test marked `artifact` runs the packed charm (unpacked; see
+    ArtifactCharm), others the working tree, unless $ETCD_K8S_CHARM_DIR says otherwise."""
+    charm_dir = None
+    if request.node.get_closest_marker("artifact"):
+        charm_dir = request.getfixturevalue("unpacked_charm")
+    model = Juju.start(version, charm_dir=charm_dir)
     try:
         yield model
     finally:
