@@ -19,6 +19,8 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from toolbox import ActionRefused
+
 logger = logging.getLogger(__name__)
 
 BACKUPS_DIR = "backups"
@@ -28,8 +30,8 @@ HASH_BYTES = 32  # etcd appends the sha256 of the db to a saved snapshot
 SPACE_MARGIN = 64 * 1024 * 1024  # headroom left on the volume: etcd's WAL preallocates 64 MiB
 
 
-class BadName(ValueError):
-    pass
+class BadName(ActionRefused, ValueError):
+    """A snapshot name that is no plain file name: the action fails with the rule."""
 
 
 def check_name(name: str) -> str:

@@ -11,22 +11,23 @@ done. Nothing here logs a key or a certificate.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import ops
-from charmlibs.interfaces.tls_certificates import (
-    CertificateRequestAttributes,
-    Mode,
-    TLSCertificatesRequiresV4,
-)
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 import k8s
 import tls
 from etcdctl import ClientCert
 from workload import STORAGE_ROOT, Workload
+
+if TYPE_CHECKING:  # the library and cryptography load only where a relation needs them
+    from charmlibs.interfaces.tls_certificates import (
+        CertificateRequestAttributes,
+        TLSCertificatesRequiresV4,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class Offers:
 def request_for(charm: ops.CharmBase) -> CertificateRequestAttributes:
     """The pod's DNS name, the Juju services' names and the pod IP. The common name is the
     member name: a DNS name can pass the 64 characters a common name allows."""
+    from charmlibs.interfaces.tls_certificates import CertificateRequestAttributes
+
     app, model = charm.app.name, charm.model.name
     pod = charm.unit.name.replace("/", "-")
     domain = f"{model}.svc.{k8s.cluster_domain()}"
@@ -98,6 +101,9 @@ def request_for(charm: ops.CharmBase) -> CertificateRequestAttributes:
 def refuse(leaf_pem: str, ca_pem: str, request: CertificateRequestAttributes) -> str | None:
     """Why a provider's certificate must not be used, or None: it must be a leaf signed by the
     CA it came with, valid now, and name this pod (etcd's peers and clients check that)."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
     try:
         leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
         ca = x509.load_pem_x509_certificate(ca_pem.encode())
@@ -127,27 +133,36 @@ def refuse(leaf_pem: str, ca_pem: str, request: CertificateRequestAttributes) ->
 
 
 class Certificates:
-    """The requirer side of both relations."""
+    """The requirer side of both relations. The library is set up only for a relation that
+    exists: a plaintext cluster never loads it (nor cryptography) on its hooks."""
 
     def __init__(self, charm: ops.CharmBase, refresh: list[ops.BoundEvent]):
         self.charm = charm
-        self.requirers = {
-            kind: TLSCertificatesRequiresV4(
+        self.requirers: dict[str, TLSCertificatesRequiresV4] = {}
+        hook_relation = os.environ.get("JUJU_RELATION")  # relation-broken: gone from the model
+        related = [
+            k for k, r in RELATIONS.items() if r == hook_relation or charm.model.relations.get(r)
+        ]
+        if not related:
+            return
+        from charmlibs.interfaces.tls_certificates import Mode, TLSCertificatesRequiresV4
+
+        for kind in related:
+            self.requirers[kind] = TLSCertificatesRequiresV4(
                 charm,
-                relation,
+                RELATIONS[kind],
                 certificate_requests=lambda _caps: [request_for(charm)],
                 mode=Mode.UNIT,
                 refresh_events=refresh,
             )
-            for kind, relation in RELATIONS.items()
-        }
 
     def offers(self) -> Offers:
         related: dict[str, bool] = {}
         offered: dict[str, tls.Material | None] = {}
-        for kind, requirer in self.requirers.items():
-            related[kind] = self.charm.model.get_relation(RELATIONS[kind]) is not None
-            offered[kind] = self._offered(requirer) if related[kind] else None
+        for kind, relation in RELATIONS.items():
+            requirer = self.requirers.get(kind)
+            related[kind] = self.charm.model.get_relation(relation) is not None
+            offered[kind] = self._offered(requirer) if related[kind] and requirer else None
         return Offers(related=related, offered=offered)
 
     def _offered(self, requirer: TLSCertificatesRequiresV4) -> tls.Material | None:

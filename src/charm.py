@@ -6,17 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ops
 
 import access
 import departure
 import membership as core
-import operations
-import restore
 import tls
-from backups import Backups, BadName
 from certificates import RELATIONS, Certificates
 from client_relations import RELATION as CLIENT_RELATION
 from client_relations import ClientRelations
@@ -24,10 +21,20 @@ from etcd_config import EtcdOptions, InvalidConfig
 from etcdctl import EtcdctlError
 from reconciler import PEER_RELATION, Outcome, Reconciler
 from recovery import RebuildRefused
-from toolbox import ActionRefused
+from toolbox import ActionRefused, PartialFailure
 from workload import CLIENT_PORT, STORAGE_ROOT, Workload
 
+if TYPE_CHECKING:
+    from backups import Backups
+
 logger = logging.getLogger(__name__)
+
+
+def _operations() -> Any:
+    """The actions' module, loaded only when an action runs: hooks never need it."""
+    import operations
+
+    return operations
 
 
 class EtcdK8sCharm(ops.CharmBase):
@@ -105,24 +112,26 @@ class EtcdK8sCharm(ops.CharmBase):
     def _on_snapshot(self, event: ops.ActionEvent) -> None:
         def work(rec: Reconciler) -> dict[str, Any]:
             name, keep = _text(event, "name"), _int(event, "keep", 0) or 0
-            return operations.snapshot(rec, self._backups(), name, keep)
+            return _operations().snapshot(rec, self._backups(), name, keep)
 
         self._run_action(event, work)
 
     def _on_list_snapshots(self, event: ops.ActionEvent) -> None:
-        self._run_action(event, lambda _: operations.list_snapshots(self._backups()), etcd=False)
+        self._run_action(event, lambda _: _operations().list_snapshots(self._backups()), etcd=False)
 
     def _on_remove_snapshot(self, event: ops.ActionEvent) -> None:
         def work(_: Reconciler) -> dict[str, Any]:
             name = _required(event, "name")
-            return operations.remove_snapshot(self._backups(), name)
+            return _operations().remove_snapshot(self._backups(), name)
 
         self._run_action(event, work, etcd=False)
 
     def _on_restore(self, event: ops.ActionEvent) -> None:
         def work(rec: Reconciler) -> dict[str, Any]:
             name, force = _required(event, "name"), _bool(event, "force")
-            return restore.restore(rec, self._backups(), name, force)
+            from restore import restore
+
+            return restore(rec, self._backups(), name, force)
 
         self._run_action(
             event,
@@ -134,7 +143,7 @@ class EtcdK8sCharm(ops.CharmBase):
     def _on_defrag(self, event: ops.ActionEvent) -> None:
         self._run_action(
             event,
-            lambda rec: operations.defrag(
+            lambda rec: _operations().defrag(
                 rec, _text(event, "member"), _int(event, "threshold", 0) or 0
             ),
             leader_only=True,
@@ -142,33 +151,37 @@ class EtcdK8sCharm(ops.CharmBase):
 
     def _on_promote(self, event: ops.ActionEvent) -> None:
         self._run_action(
-            event, lambda rec: operations.promote(rec, _text(event, "member")), leader_only=True
+            event, lambda rec: _operations().promote(rec, _text(event, "member")), leader_only=True
         )
 
     def _on_move_leader(self, event: ops.ActionEvent) -> None:
         self._run_action(
-            event, lambda rec: operations.move_leader(rec, _required(event, "to")), leader_only=True
+            event,
+            lambda rec: _operations().move_leader(rec, _required(event, "to")),
+            leader_only=True,
         )
 
     def _on_compact(self, event: ops.ActionEvent) -> None:
         self._run_action(
             event,
-            lambda rec: operations.compact(
+            lambda rec: _operations().compact(
                 rec, _int(event, "revision", None), _int(event, "keep", 0) or 0
             ),
             leader_only=True,
         )
 
     def _on_alarm_list(self, event: ops.ActionEvent) -> None:
-        self._run_action(event, operations.alarm_list)
+        self._run_action(event, _operations().alarm_list)
 
     def _on_alarm_disarm(self, event: ops.ActionEvent) -> None:
-        self._run_action(event, operations.alarm_disarm, leader_only=True)
+        self._run_action(event, _operations().alarm_disarm, leader_only=True)
 
     def _on_cluster_status(self, event: ops.ActionEvent) -> None:
-        self._run_action(event, operations.cluster_status)
+        self._run_action(event, _operations().cluster_status)
 
     def _backups(self) -> Backups:
+        from backups import Backups
+
         storages = self.model.storages.get("data") or []
         if not storages:
             raise ActionRefused("the data storage is not attached to this unit yet")
@@ -191,11 +204,11 @@ class EtcdK8sCharm(ops.CharmBase):
                 )
             rec = self._action_reconciler() if etcd else None
             results = work(rec)  # type: ignore[arg-type]
-        except operations.PartialFailure as error:
-            event.set_results(error.results)
+        except PartialFailure as error:
+            event.set_results(error.results)  # type: ignore[arg-type]
             event.fail(str(error))
             return
-        except (ActionRefused, BadName, RebuildRefused) as error:
+        except (ActionRefused, RebuildRefused) as error:
             event.fail(str(error))
             return
         except EtcdctlError as error:

@@ -22,9 +22,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from tls import fingerprint, split_pem
 
 logger = logging.getLogger(__name__)
@@ -77,6 +74,9 @@ class Decision:
 
 def check_certificate(pem: str, now: datetime.datetime | None = None) -> tuple[str | None, str]:
     """(common name, "") for a usable client certificate, else (None, why not)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     certs = split_pem(pem)
     if not certs:
         return None, "the certificate in secret-mtls is not PEM"
@@ -237,6 +237,8 @@ def write_applied(applied: Mapping[int, Applied]) -> str:
 def server_cas(bundle: Iterable[str]) -> tuple[str, ...]:
     """The CA certificates of the client bundle (what clients verify the servers with): the
     bundle also holds the client leaves etcd is to accept, which a client has no use for."""
+    from cryptography import x509
+
     found = []
     for pem in bundle:
         try:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import jinja2
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -139,6 +138,8 @@ class MemberConfig:
 
 
 def render_config(member: MemberConfig, options: EtcdOptions) -> str:
+    import jinja2  # only where a member is (re)started
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,

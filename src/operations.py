@@ -15,7 +15,7 @@ from etcdctl import EndpointStatus, Etcdctl, EtcdctlError
 from observed import ClusterView, Member
 from recovery import has_quorum
 from snapshot_tool import SnapshotTool
-from toolbox import ActionRefused
+from toolbox import ActionRefused, PartialFailure
 
 if TYPE_CHECKING:
     from reconciler import Reconciler
@@ -236,14 +236,6 @@ def _await_answer(client: Etcdctl, url: str) -> EndpointStatus:
             return found[0]
         time.sleep(0.2)
     raise ActionRefused(f"{url} did not answer within {BACK_PATIENCE:.0f}s after its defrag")
-
-
-class PartialFailure(ActionRefused):
-    """Failed part way: the results so far still go out with the failure."""
-
-    def __init__(self, message: str, results: dict[str, Any]):
-        super().__init__(message)
-        self.results = results
 
 
 # ---- history and alarms -------------------------------------------------------------------------

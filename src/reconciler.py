@@ -16,14 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import ops
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception,
-    stop_after_delay,
-    wait_exponential,
-    wait_fixed,
-)
 
 import access
 import departure
@@ -752,6 +744,14 @@ class Reconciler:
 
     def _promote(self, client: Etcdctl, member: core.Member) -> bool:
         """Promote as soon as etcd accepts it: 'not in sync' means retry now, not next hook."""
+        from tenacity import (
+            RetryError,
+            Retrying,
+            retry_if_exception,
+            stop_after_delay,
+            wait_exponential,
+        )
+
         logger.info("decision: promote member=%s id=%s", member.name, member.id)
         try:
             for attempt in Retrying(
@@ -789,6 +789,8 @@ def _busy(obs: core.Observation) -> str | None:
 def _patiently(call: Callable[[], object]) -> None:
     """A membership change right after another meets etcd's 5 s connectivity rule
     ("unhealthy cluster"): wait it out within the hook."""
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
+
     for attempt in Retrying(
         retry=retry_if_exception(_cluster_unhealthy),
         wait=wait_fixed(0.5),

@@ -17,6 +17,14 @@ class ActionRefused(Exception):
     """The action changes nothing and fails with this message."""
 
 
+class PartialFailure(ActionRefused):
+    """Failed part way: the results so far still go out with the failure."""
+
+    def __init__(self, message: str, results: dict[str, object]):
+        super().__init__(message)
+        self.results = results
+
+
 # ---- naming a member ----------------------------------------------------------------------------
 
 
