@@ -23,7 +23,7 @@ import clients
 import membership as core
 import recovery
 import tls
-from client_relations import ClientRelations, Served
+from client_relations import Answer, ClientRelations, Served
 from etcdctl import Etcdctl, EtcdctlError
 from toolbox import ActionRefused
 
@@ -125,12 +125,12 @@ class Access:
         client_tls = self.rec.tls.client.stage == "on" and self.auth_on
         requests = self.relations.requests()
         self.decision = clients.decide(requests, client_tls, reserved)
-        apps = {r.relation_id: r.app for r in requests}
+        apps = {r.key: r.app for r in requests}
         refused = []
-        for rid, why in sorted(self.decision.refusals.items()):
-            if why.startswith("refused"):
-                logger.warning("client relation %s (%s): %s", rid, apps[rid], why)
-                refused.append(f"{apps[rid]} (relation {rid})")
+        for key, why in sorted(self.decision.refusals.items()):
+            if why.refused:
+                logger.warning("client relation %s (%s): %s", key, apps[key], why.text())
+                refused.append(f"{apps[key]} (relation {key})")
         self.refused = f"client relations refused: {', '.join(refused)}" if refused else None
 
     def extra_trust(self) -> tuple[str, ...]:
@@ -202,12 +202,12 @@ class Access:
             for change in changes:
                 if isinstance(change, clients.Revoke):
                     _revoke(client, change)
-                    applied.pop(change.relation_id, None)
-                    if change.relation_id not in self.decision.refusals and self.relations:
-                        self.relations.drop_secrets(change.relation_id)
+                    applied.pop(change.key, None)
+                    if change.key not in self.decision.refusals and self.relations:
+                        self.relations.drop_secrets(change.key)
                 else:
                     _grant(client, change.grant)
-                    applied[change.grant.relation_id] = clients.Applied.of(change.grant)
+                    applied[change.grant.key] = clients.Applied.of(change.grant)
         except EtcdctlError as error:
             logger.warning("client users: %s", error.reason)
             self.notes.append(f"client users wait: {error.reason}")
@@ -223,27 +223,20 @@ class Access:
         applied = clients.read_applied(self.rec.app_bag.get(CLIENTS_KEY))
         record = self.rec.tls.client
         endpoints = _endpoints(obs.cluster, frozenset(u.member_name for u in obs.units))
-        for relation in self.relations.relations():
-            rid = relation.id
-            grant = self.decision.grants.get(rid)
-            if grant is None:
-                self.relations.answer(relation, None, self.decision.refusals.get(rid))
-                continue
-            done = applied.get(rid)
+        answers: dict[str, Answer] = dict(self.decision.refusals)
+        for key, grant in self.decision.grants.items():
+            done = applied.get(key)
             if done is None or done != clients.Applied.of(grant):
-                self.relations.answer(relation, None, "waiting: the etcd user is being made")
+                answers[key] = clients.status(4003)
             elif grant.cert_fp not in record.trusted:
-                self.relations.answer(
-                    relation,
-                    None,
-                    "waiting: the members restart one by one to trust the client certificate",
-                )
+                answers[key] = clients.status(4004)
             elif not endpoints:
-                self.relations.answer(relation, None, "waiting: no etcd member answers")
+                answers[key] = clients.status(4005)
             else:
                 cas = "".join(clients.server_cas(record.bundle))
-                served = Served(endpoints, self.rec.etcd_release(), grant.user, cas)
-                self.relations.answer(relation, served, None)
+                answers[key] = Served(endpoints, self.rec.etcd_release(), grant.user, cas)
+        for relation in self.relations.relations():
+            self.relations.answer(relation, answers)
 
 
 def _endpoints(view: core.ClusterView | None, staying: frozenset[str]) -> tuple[str, ...]:
@@ -258,8 +251,8 @@ def _endpoints(view: core.ClusterView | None, staying: frozenset[str]) -> tuple[
 
 def _grant(client: Etcdctl, grant: clients.Grant) -> None:
     logger.info(
-        "decision: client-grant relation=%s app=%s user=%s prefix=%s",
-        grant.relation_id,
+        "decision: client-grant request=%s app=%s user=%s prefix=%s",
+        grant.key,
         grant.app,
         grant.user,
         grant.prefix,
@@ -279,8 +272,8 @@ def _grant(client: Etcdctl, grant: clients.Grant) -> None:
 
 def _revoke(client: Etcdctl, change: clients.Revoke) -> None:
     logger.info(
-        "decision: client-revoke relation=%s user=%s prefix=%s",
-        change.relation_id,
+        "decision: client-revoke request=%s user=%s prefix=%s",
+        change.key,
         change.applied.user,
         change.applied.prefix,
     )

@@ -221,12 +221,18 @@ def next_local_step(obs: Observation, new_token: str) -> LocalStep:
         return Wait(f"waiting for {app.bootstrap_member} to bootstrap the cluster")
     ticket = app.join
     if ticket is not None and ticket.member_name == obs.me.member_name:
-        if obs.cluster is not None:
-            listed = obs.cluster.find(obs.me.member_name, obs.me.peer_url)
-            if listed is None or listed.id != ticket.member_id:
-                return Wait("join ticket is stale; waiting for the leader to add this unit again")
-            if listed.started:
-                return _remove_lost_self(obs.cluster, listed)
+        if obs.cluster is None:
+            # A learner starts by asking its peers for the cluster: with none reachable from
+            # this pod (cut off, say), etcd would only exit again. Join once one answers.
+            return Wait(
+                f"waiting to join as learner {ticket.member_id}: no etcd member answers from "
+                "this pod"
+            )
+        listed = obs.cluster.find(obs.me.member_name, obs.me.peer_url)
+        if listed is None or listed.id != ticket.member_id:
+            return Wait("join ticket is stale; waiting for the leader to add this unit again")
+        if listed.started:
+            return _remove_lost_self(obs.cluster, listed)
         return Join(ticket=ticket, token=app.cluster_token)
     if obs.cluster is not None:
         listed = obs.cluster.find(obs.me.member_name, obs.me.peer_url)

@@ -50,6 +50,9 @@ from tests.bench.ca import Authority, Identity, Provider, requests_in
 from tests.bench.client_charm import CONFIG as CLIENT_CONFIG
 from tests.bench.client_charm import META as CLIENT_META
 from tests.bench.client_charm import BenchClientCharm
+from tests.bench.client_v1_charm import CONFIG as V1_CONFIG
+from tests.bench.client_v1_charm import META as V1_META
+from tests.bench.client_v1_charm import BenchV1ClientCharm
 from tests.bench.network import Network
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH, Pod
 
@@ -68,6 +71,32 @@ FIRST_CLIENT_RELATION_ID = 30
 
 Event = tuple[str, ...]  # ("config-changed",), ("relation-changed", "etcd-k8s/1"), ...
 
+# Hooks that report a state rather than a happening: Juju's uniter runs one for all the changes
+# that came in before it ran (one relation-changed per remote unit, one config-changed, ...).
+COALESCED = frozenset(
+    {
+        "relation-changed",
+        "config-changed",
+        "update-status",
+        "secret-changed",
+        "tls-changed",
+        "client-changed",
+    }
+)
+
+
+class HookQueue(deque):  # type: ignore[type-arg]
+    """A unit's pending hooks; a state hook already pending is not queued twice."""
+
+    def append(self, event: Event) -> None:
+        if event[0] in COALESCED and event in self:
+            return
+        super().append(event)
+
+    def extend(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.append(event)
+
 
 def _load(name: str, root: Path = REPO) -> dict[str, Any]:
     return yaml.safe_load((root / name).read_text()) or {}
@@ -84,7 +113,7 @@ class Unit:
     number: int
     pod: Pod
     ctx: testing.Context[Any]
-    queue: deque[Event] = field(default_factory=deque)
+    queue: HookQueue = field(default_factory=HookQueue)
     sees: set[str] = field(default_factory=set)  # peers this unit has had relation-joined for
     deferred: list[Any] = field(default_factory=list)
     stored_states: frozenset[Any] = frozenset()
@@ -118,8 +147,9 @@ class ClientApp:
     relation_id: int
     ctx: testing.Context[Any]
     config: dict[str, Any]
-    queue: deque[Event] = field(default_factory=deque)
+    queue: HookQueue = field(default_factory=HookQueue)
     app_data: dict[str, str] = field(default_factory=dict)
+    unit_data: dict[str, str] = field(default_factory=dict)  # data_interfaces keeps diffs there
     secrets: list[Any] = field(default_factory=list)  # its own (the mtls-cert one)
     stored_states: frozenset[Any] = frozenset()
     status: Any = None
@@ -369,15 +399,31 @@ class Juju:
 
     def relate_client(self, name: str, prefix: str, cert_pem: str, report: Path) -> ClientApp:
         """`juju deploy bench-client <name>; juju integrate <name> etcd-k8s:etcd-client`."""
+        config = {"prefix": prefix, "cert": cert_pem, "report": str(report)}
+        return self._relate(name, BenchClientCharm, CLIENT_META, CLIENT_CONFIG, config)
+
+    def relate_v1_client(
+        self, name: str, requests: list[tuple[str, str]], report: Path
+    ) -> ClientApp:
+        """A client of the v1 protocol (dpcharmlibs-interfaces), one request per (prefix,
+        certificate PEM)."""
+        wanted = json.dumps([{"prefix": p, "cert": c} for p, c in requests])
+        config = {"requests": wanted, "report": str(report)}
+        return self._relate(name, BenchV1ClientCharm, V1_META, V1_CONFIG, config)
+
+    def _relate(
+        self,
+        name: str,
+        charm: type,
+        meta: dict[str, Any],
+        options: dict[str, Any],
+        config: dict[str, Any],
+    ) -> ClientApp:
         rid = FIRST_CLIENT_RELATION_ID + len(self.client_apps)
         ctx = testing.Context(
-            BenchClientCharm,
-            meta={"name": name, **CLIENT_META},
-            config=CLIENT_CONFIG,
-            app_name=name,
-            unit_id=0,
+            charm, meta={"name": name, **meta}, config=options, app_name=name, unit_id=0
         )
-        app = ClientApp(name, rid, ctx, {"prefix": prefix, "cert": cert_pem, "report": str(report)})
+        app = ClientApp(name, rid, ctx, config)
         app.queue.extend(
             [
                 ("install",),
@@ -419,6 +465,7 @@ class Juju:
             interface="etcd_client",
             remote_app_name=APP,
             local_app_data=dict(app.app_data),
+            local_unit_data=dict(app.unit_data),
             remote_app_data=dict(self.client_answers.get(app.relation_id, {})),
             remote_units_data={0: {}},
         )
@@ -465,6 +512,7 @@ class Juju:
             app.gone = True
             return
         new = dict(out.get_relation(app.relation_id).local_app_data)
+        app.unit_data = dict(out.get_relation(app.relation_id).local_unit_data)
         rid = str(app.relation_id)
         for unit in self.units.values():
             if app.relation_id not in unit.client_relations:

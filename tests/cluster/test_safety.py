@@ -232,7 +232,8 @@ def test_restore_while_a_follower_is_cut_off_but_its_hooks_run(bench: Juju) -> N
         assert restored.failure is None, restored
         settle_and_refresh(bench)
         status = bench.units["etcd-k8s/2"].status
-        assert status.name == "waiting" and "could not join" in status.message, status
+        assert status.name == "waiting" and "waiting to join as learner" in status.message
+        assert "no etcd member answers from this pod" in status.message, status
         assert not bench.failures(), bench.failures()
     finally:
         heal(bench, "etcd-k8s/2")

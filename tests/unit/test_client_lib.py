@@ -105,14 +105,15 @@ def etcd_relation(**remote_app_data: str) -> testing.Relation:
 
 
 def provider_secrets() -> tuple[testing.Secret, testing.Secret]:
-    """The provider's user and CA secrets, as granted to this charm."""
-    return testing.Secret({"username": "client-a"}), testing.Secret({"tls-ca": CA_PEM})
+    """The provider's user and CA secrets, as granted to this charm (what etcd-k8s sends since
+    LIBPATCH 2: uris in the user secret, as data_interfaces asks for them)."""
+    user = testing.Secret({"username": "client-a", "uris": ",".join(ENDPOINTS)})
+    return user, testing.Secret({"tls": "true", "tls-ca": CA_PEM})
 
 
 def served(user: testing.Secret, tls: testing.Secret, **extra: str) -> dict[str, str]:
     return {
-        "endpoints": ",".join(ENDPOINTS),
-        "uris": ",".join(ENDPOINTS),
+        "endpoints": ",".join(e.removeprefix("https://") for e in ENDPOINTS),  # host:port
         "version": "3.5.1",
         "secret-user": user.id,
         "secret-tls": tls.id,
@@ -136,7 +137,7 @@ def test_leader_publishes_request_and_certificate(ctx):
 
     data = state.get_relation(rel.id).local_app_data
     assert data["prefix"] == PREFIX
-    assert json.loads(data["requested-secrets"]) == ["username", "tls-ca"]
+    assert json.loads(data["requested-secrets"]) == ["username", "uris", "tls", "tls-ca"]
     assert json.loads(data["provided-secrets"]) == ["mtls-cert"]
     [secret] = mtls_secrets(state)
     assert data["secret-mtls"] == secret.id
@@ -226,6 +227,8 @@ def test_relation_broken_emits_gone_and_drops_the_certificate_secret(ctx):
 )
 def test_no_connection_until_everything_is_there(ctx, missing):
     user, tls = provider_secrets()
+    if missing == "endpoints":  # no address at all: neither uris nor endpoints
+        user = testing.Secret({"username": "client-a"})
     data = served(user, tls)
     secrets = {user, tls}
     if missing in data:
@@ -262,17 +265,57 @@ def test_connection_when_served(ctx):
     ]
 
 
+def test_an_older_provider_is_still_understood(ctx):
+    """etcd-k8s before LIBPATCH 2: full URLs in endpoints and uris, no uris in the secret."""
+    user = testing.Secret({"username": "client-a"})
+    tls = testing.Secret({"tls-ca": CA_PEM})
+    old = {"endpoints": ",".join(ENDPOINTS), "uris": ",".join(ENDPOINTS), "version": "3.5.1"}
+    rel = etcd_relation(**old, **{"secret-user": user.id, "secret-tls": tls.id})
+    ctx.run(ctx.on.relation_changed(rel), testing.State(relations={rel}, secrets={user, tls}))
+    assert seen[0][1] is not None and seen[0][1].endpoints == ENDPOINTS
+    # And host:port endpoints alone (no uris anywhere) read as https URLs.
+    plain = {**served(user, tls)}
+    rel = etcd_relation(**plain)
+    seen.clear()
+    ctx.run(ctx.on.relation_changed(rel), testing.State(relations={rel}, secrets={user, tls}))
+    assert seen[0][1] is not None and seen[0][1].endpoints == ENDPOINTS
+
+
 @pytest.mark.parametrize(
-    "status",
-    ["refused: prefix '/client-a/' overlaps the prefix of client-b", "waiting: for the cluster"],
+    "statuses, said",
+    [
+        (
+            [{"code": 5003, "message": "the prefix overlaps another client's", "resolution": "x"}],
+            "refused: the prefix overlaps another client's",
+        ),
+        (
+            [{"code": 4001, "message": "client TLS is off", "resolution": "y"}],
+            "waiting: client TLS is off",
+        ),
+        (
+            [
+                {"code": 4002, "message": "no certificate yet", "resolution": ""},
+                {"code": 5008, "message": "reserved name", "resolution": ""},
+            ],
+            "refused: reserved name",
+        ),
+    ],
 )
-def test_provider_status_means_no_connection(ctx, status):
+def test_provider_status_means_no_connection(ctx, statuses, said):
     user, tls = provider_secrets()
-    rel = etcd_relation(**served(user, tls, status=status))
+    rel = etcd_relation(**served(user, tls, status=json.dumps(statuses)))
 
     ctx.run(ctx.on.relation_changed(rel), testing.State(relations={rel}, secrets={user, tls}))
 
-    assert seen == [("changed", None, status)]
+    assert seen == [("changed", None, said)]
+
+
+@pytest.mark.parametrize("line", ["refused: prefix overlaps", "waiting: for the cluster"])
+def test_an_older_providers_one_line_status_is_understood(ctx, line):
+    user, tls = provider_secrets()
+    rel = etcd_relation(**served(user, tls, status=line))
+    ctx.run(ctx.on.relation_changed(rel), testing.State(relations={rel}, secrets={user, tls}))
+    assert seen == [("changed", None, line)]
 
 
 def test_provider_secret_change_emits_changed_for_its_relation(ctx):

@@ -62,7 +62,7 @@ def req(rid: int, prefix: str | None = "/a/", pem: str | None = None, app: str =
 
 
 def test_a_leaf_names_its_user() -> None:
-    assert clients.check_certificate(cert("client-a"), NOW) == ("client-a", "")
+    assert clients.check_certificate(cert("client-a"), NOW) == ("client-a", None)
 
 
 def test_a_leaf_without_basic_constraints_is_still_a_leaf() -> None:
@@ -85,7 +85,7 @@ def test_a_leaf_without_basic_constraints_is_still_a_leaf() -> None:
 )
 def test_unusable_certificates_are_named(pem: str, why: str) -> None:
     user, reason = clients.check_certificate(pem, NOW)
-    assert user is None and why in reason
+    assert user is None and reason is not None and reason.refused and why in reason.message
 
 
 # ---- deciding -------------------------------------------------------------------------------
@@ -93,8 +93,8 @@ def test_unusable_certificates_are_named(pem: str, why: str) -> None:
 
 def test_valid_requests_are_granted_readwrite_on_their_prefix() -> None:
     d = decide([req(31, "/b/"), req(30, "/a/")], True, RESERVED, NOW)
-    assert sorted(d.grants) == [30, 31] and not d.refusals
-    assert (d.grants[30].user, d.grants[30].prefix, d.grants[30].role) == (
+    assert sorted(d.grants) == ["30", "31"] and not d.refusals
+    assert (d.grants["30"].user, d.grants["30"].prefix, d.grants["30"].role) == (
         "u30",
         "/a/",
         "etcd-client-30",
@@ -103,36 +103,36 @@ def test_valid_requests_are_granted_readwrite_on_their_prefix() -> None:
 
 def test_without_client_tls_everyone_waits_and_is_told_why() -> None:
     d = decide([req(30)], False, RESERVED, NOW)
-    assert not d.grants and d.refusals[30].startswith("waiting:")
-    assert "client TLS is off" in d.refusals[30]
+    assert not d.grants and d.refusals["30"].text().startswith("waiting:")
+    assert "client TLS is off" in d.refusals["30"].text()
 
 
 def test_an_invalid_request_is_refused_even_without_tls() -> None:
     d = decide([req(30, "/")], False, RESERVED, NOW)
-    assert d.refusals[30].startswith("refused:")
+    assert d.refusals["30"].text().startswith("refused:")
 
 
 @pytest.mark.parametrize("prefix", [None, "", "  ", "/"])
 def test_missing_empty_or_root_prefixes_are_refused(prefix: str | None) -> None:
     d = decide([req(30, prefix)], True, RESERVED, NOW)
-    assert d.refusals[30].startswith("refused:") and not d.grants
+    assert d.refusals["30"].text().startswith("refused:") and not d.grants
 
 
 def test_of_two_overlapping_prefixes_the_older_relation_keeps_its_own() -> None:
     for newer in ("/a/deeper/", "/a", "/"):
         d = decide([req(31, newer), req(30, "/a/")], True, RESERVED, NOW)
-        assert 30 in d.grants, newer
-        assert 31 in d.refusals and 31 not in d.grants
+        assert "30" in d.grants, newer
+        assert "31" in d.refusals and "31" not in d.grants
 
 
 def test_overlap_message_names_the_other_client() -> None:
     d = decide([req(30, "/a/", app="alpha"), req(31, "/a/x/")], True, RESERVED, NOW)
-    assert "alpha" in d.refusals[31] and "'/a/'" in d.refusals[31]
+    assert "alpha" in d.refusals["31"].text() and "'/a/'" in d.refusals["31"].text()
 
 
 def test_prefixes_that_only_share_a_start_do_not_overlap() -> None:
     d = decide([req(30, "/a/"), req(31, "/ab/")], True, RESERVED, NOW)
-    assert sorted(d.grants) == [30, 31]
+    assert sorted(d.grants) == ["30", "31"]
 
 
 def test_reserved_and_taken_names_are_refused() -> None:
@@ -144,8 +144,8 @@ def test_reserved_and_taken_names_are_refused() -> None:
         RESERVED,
         NOW,
     )
-    assert "reserved" in d.refusals[30] and "reserved" in d.refusals[31]
-    assert 32 in d.grants and "already the user" in d.refusals[33]
+    assert "reserved" in d.refusals["30"].text() and "reserved" in d.refusals["31"].text()
+    assert "32" in d.grants and "already the user" in d.refusals["33"].text()
 
 
 def test_a_missing_certificate_waits_and_an_unreadable_one_is_refused() -> None:
@@ -155,44 +155,44 @@ def test_a_missing_certificate_waits_and_an_unreadable_one_is_refused() -> None:
         RESERVED,
         NOW,
     )
-    assert d.refusals[30].startswith("waiting:")
-    assert d.refusals[31] == "refused: cannot read the secret"
+    assert d.refusals["30"].text().startswith("waiting:")
+    assert d.refusals["31"].code == 5010 and "cannot read the secret" in d.refusals["31"].message
 
 
 def test_a_refused_request_does_not_block_a_later_valid_one() -> None:
     d = decide([req(30, "/"), req(31, "/a/")], True, RESERVED, NOW)
-    assert 31 in d.grants
+    assert "31" in d.grants
 
 
 # ---- planning -------------------------------------------------------------------------------
 
 
 def grant(rid: int, user: str = "u", prefix: str = "/a/", pem: str | None = None) -> Grant:
-    return Grant(rid, f"app{rid}", user, prefix, pem or cert(user))
+    return Grant(str(rid), f"app{rid}", user, prefix, pem or cert(user))
 
 
 def test_new_grants_are_ensured_and_gone_ones_revoked_first() -> None:
     old = Applied("old", "etcd-client-29", "/z/", "fp")
-    changes = plan({29: old}, {30: grant(30)})
-    assert isinstance(changes[0], Revoke) and changes[0].relation_id == 29
-    assert isinstance(changes[1], Ensure) and changes[1].grant.relation_id == 30
+    changes = plan({"29": old}, {"30": grant(30)})
+    assert isinstance(changes[0], Revoke) and changes[0].key == "29"
+    assert isinstance(changes[1], Ensure) and changes[1].grant.key == "30"
 
 
 def test_a_new_common_name_or_prefix_revokes_then_grants() -> None:
     g = grant(30, "new", "/a/")
     for applied in (Applied("old", g.role, "/a/", "x"), Applied("new", g.role, "/b/", "x")):
-        changes = plan({30: applied}, {30: g})
+        changes = plan({"30": applied}, {"30": g})
         assert [type(c) for c in changes] == [Revoke, Ensure]
 
 
 def test_nothing_to_do_when_applied_matches_even_with_a_new_certificate() -> None:
     g = grant(30)
-    assert plan({30: Applied.of(g)}, {30: g}) == []
-    assert plan({30: Applied(g.user, g.role, g.prefix, "other-fp")}, {30: g}) == []
+    assert plan({"30": Applied.of(g)}, {"30": g}) == []
+    assert plan({"30": Applied(g.user, g.role, g.prefix, "other-fp")}, {"30": g}) == []
 
 
 def test_applied_round_trips_and_garbage_reads_as_empty() -> None:
-    applied = {30: Applied.of(grant(30)), 31: Applied.of(grant(31, "v", "/b/"))}
+    applied = {"30": Applied.of(grant(30)), "31": Applied.of(grant(31, "v", "/b/"))}
     assert clients.read_applied(clients.write_applied(applied)) == applied
     assert clients.read_applied("not json") == {}
     assert clients.read_applied(json.dumps({"30": {"user": 1}})) == {}
@@ -280,7 +280,7 @@ class _Probe(ops.CharmBase):
         relations = ClientRelations(self)
         _Probe.seen = relations.requests()
         for relation in relations.relations():
-            relations.answer(relation, None, "refused: test")
+            relations.answer(relation, {str(relation.id): clients.status(5010, "test")})
 
 
 def _read_requests(
@@ -306,12 +306,11 @@ def _read_requests(
 def test_an_unreadable_secret_is_refused_and_credentials_are_withdrawn() -> None:
     request, answer = _read_requests({"prefix": "/x/", "secret-mtls": "secret:doesnotexist"})
     assert request.problem and "cannot read the secret" in request.problem
-    assert (
-        decide([request], True, RESERVED, NOW)
-        .refusals[request.relation_id]
-        .startswith("refused: cannot read")
-    )
-    assert answer == {"status": "refused: test"}  # no endpoints or secret left behind
+    why = decide([request], True, RESERVED, NOW).refusals[request.key]
+    assert why.code == 5010 and "cannot read the secret" in why.message
+    # No endpoints or secret left behind; the status as data_interfaces reads it.
+    assert list(answer) == ["status"]
+    assert json.loads(answer["status"]) == [clients.status(5010, "test").as_dict()]
 
 
 def test_a_secret_without_mtls_cert_is_refused_and_no_secret_means_waiting() -> None:
@@ -320,6 +319,4 @@ def test_a_secret_without_mtls_cert_is_refused_and_no_secret_means_waiting() -> 
     assert request.problem == "the secret in secret-mtls has no mtls-cert"
     request, _ = _read_requests({"prefix": "/x/"})
     assert request.problem is None and request.cert_pem is None
-    assert (
-        decide([request], True, RESERVED, NOW).refusals[request.relation_id].startswith("waiting")
-    )
+    assert decide([request], True, RESERVED, NOW).refusals[request.key].code == 4002

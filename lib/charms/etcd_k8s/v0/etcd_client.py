@@ -44,12 +44,12 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib` or reset
 # to 0 if you are raising the major API version
-LIBPATCH = 1
+LIBPATCH = 2
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CLIENT_PORT = 2379
-REQUESTED_SECRETS = json.dumps(["username", "tls-ca"])
+REQUESTED_SECRETS = json.dumps(["username", "uris", "tls", "tls-ca"])
 PROVIDED_SECRETS = json.dumps(["mtls-cert"])
 
 
@@ -66,6 +66,12 @@ def _host_port(endpoint: str) -> tuple[str, int]:
     if not split.hostname:
         raise ValueError(f"no host in etcd endpoint {endpoint!r}")
     return split.hostname, split.port or DEFAULT_CLIENT_PORT
+
+
+def _urls(raw: str | None, scheme: str = "") -> tuple[str, ...]:
+    """A comma list of client URLs (`uris`), or of host:port (`endpoints`) given a scheme."""
+    items = (item.strip() for item in (raw or "").split(","))
+    return tuple(f"{scheme}://{i}" if scheme and "://" not in i else i for i in items if i)
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,9 @@ class EtcdClientRequires(ops.Object):
         if relation is None or self.provider_status(relation):
             return None
         data = relation.data[relation.app]
-        endpoints = tuple(e.strip() for e in data.get("endpoints", "").split(",") if e.strip())
+        endpoints = _urls(self._read_secret(data.get("secret-user"), "uris") or data.get("uris"))
+        if not endpoints:  # a provider before LIBPATCH 2's time: host:port only
+            endpoints = _urls(data.get("endpoints"), scheme="https")
         if not endpoints:
             return None
         username = self._read_secret(data.get("secret-user"), "username")
@@ -189,11 +197,33 @@ class EtcdClientRequires(ops.Object):
         )
 
     def provider_status(self, relation: ops.Relation | None = None) -> str | None:
-        """Why etcd-k8s does not serve the request (`waiting: ...`/`refused: ...`), or None."""
+        """Why etcd-k8s does not serve the request (`waiting: ...`/`refused: ...`), or None.
+        The gravest of `provider_statuses()`, in one line."""
+        statuses = self.provider_statuses(relation)
+        if not statuses:
+            return None
+        worst = max(statuses, key=lambda s: s["code"])
+        kind = "refused" if worst["code"] >= 5000 else "waiting"
+        return f"{kind}: {worst['message']}"
+
+    def provider_statuses(self, relation: ops.Relation | None = None) -> list[dict[str, Any]]:
+        """The provider's statuses for this relation: `{code, message, resolution}` each; code
+        4xxx waits (it resolves by itself), 5xxx is refused (change the request)."""
         relation = relation if relation is not None else self._relation()
         if relation is None:
-            return None
-        return relation.data[relation.app].get("status", "").strip() or None
+            return []
+        raw = relation.data[relation.app].get("status", "").strip()
+        if not raw:
+            return []
+        try:
+            parsed = json.loads(raw)
+        except ValueError:  # etcd-k8s before LIBPATCH 2 wrote one line of text
+            refused = raw.startswith("refused")
+            message = raw.split(":", 1)[-1].strip()
+            return [{"code": 5000 if refused else 4000, "message": message, "resolution": ""}]
+        if not isinstance(parsed, list):
+            return []
+        return [s for s in parsed if isinstance(s, dict) and isinstance(s.get("code"), int)]
 
     def _on_relation_event(self, event: ops.RelationEvent) -> None:
         if self.model.unit.is_leader():
