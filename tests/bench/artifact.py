@@ -130,7 +130,7 @@ def imported_modules(src: Path) -> set[str]:
         for child in ast.iter_child_nodes(node):
             visit(child)
 
-    for path in sorted(src.glob("*.py")):
+    for path in sorted(src.rglob("*.py")):
         visit(ast.parse(path.read_text(), str(path)))
     return names
 

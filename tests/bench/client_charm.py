@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import ops
+
 from charms.etcd_k8s.v0.etcd_client import EtcdClientRequires
 
 META: dict[str, Any] = {"requires": {"etcd": {"interface": "etcd_client", "limit": 1}}}

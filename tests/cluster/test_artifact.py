@@ -24,10 +24,10 @@ def test_bench_runs_the_artifact(bench: Juju, unpacked_charm: Path) -> None:
     assert module == "charm"
     with bench.artifact.active():
         import charm
-        import etcd_config
+        from workload import render
 
         assert Path(charm.__file__).is_relative_to(unpacked_charm.resolve())
-        assert Path(etcd_config.TEMPLATES).resolve() == unpacked_charm.resolve() / "templates"
+        assert Path(render.TEMPLATES).resolve() == unpacked_charm.resolve() / "templates"
     assert bench.charm_root == unpacked_charm.resolve()
     # Outside a hook the process's own modules of those names are the working tree's again.
     import charm

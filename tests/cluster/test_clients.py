@@ -16,8 +16,8 @@ import pytest
 
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 import etcd3  # noqa: E402
-from charms.etcd_k8s.v0.etcd_client import EtcdConnection  # noqa: E402
 
+from charms.etcd_k8s.v0.etcd_client import EtcdConnection  # noqa: E402
 from tests.bench.binaries import etcdctl  # noqa: E402
 from tests.bench.ca import Authority, Identity, self_signed_client  # noqa: E402
 from tests.bench.checks import assert_formed, etcdctl_json, restarts  # noqa: E402

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import backups as bk
-from backups import Backups, BadName, SnapshotMeta
+from workload import snapshots as bk
+from workload.snapshots import Backups, BadName, SnapshotMeta
 
 WORKLOAD_ROOT = "/var/lib/etcd"
 
@@ -53,7 +53,9 @@ def save(store: Backups, name: str, body: bytes = b"db", **changes) -> SnapshotM
 
 
 def warnings(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "backups" and r.levelno == logging.WARNING]
+    return [
+        r for r in caplog.records if r.name == "workload.snapshots" and r.levelno == logging.WARNING
+    ]
 
 
 # ---- names --------------------------------------------------------------------------------------
@@ -315,7 +317,7 @@ class TestMeta:
     def test_missing_sidecar_is_none_quietly(self, store, caplog):
         store.folder.mkdir(parents=True)
         store.file("bare").write_bytes(b"x")
-        with caplog.at_level(logging.WARNING, logger="backups"):
+        with caplog.at_level(logging.WARNING, logger="workload.snapshots"):
             assert store.meta("bare") is None
         assert warnings(caplog) == []
 
@@ -338,7 +340,7 @@ class TestMeta:
     def test_garbage_sidecar_is_none_and_logged(self, store, caplog, text):
         save(store, "s1")
         (store.folder / "s1.json").write_text(text)
-        with caplog.at_level(logging.WARNING, logger="backups"):
+        with caplog.at_level(logging.WARNING, logger="workload.snapshots"):
             assert store.meta("s1") is None
         [record] = warnings(caplog)
         assert "s1" in record.getMessage()
@@ -347,7 +349,7 @@ class TestMeta:
     def test_undecodable_sidecar_is_none_and_logged(self, store, caplog):
         save(store, "s1")
         (store.folder / "s1.json").write_bytes(b"\xff\xfe\x00garbage")
-        with caplog.at_level(logging.WARNING, logger="backups"):
+        with caplog.at_level(logging.WARNING, logger="workload.snapshots"):
             assert store.meta("s1") is None
         assert len(warnings(caplog)) == 1
 
@@ -376,7 +378,7 @@ class TestListing:
         store.file("copied-in").write_bytes(b"x" * 10)
         save(store, "garbled", created="2023-01-01T00:00:00Z")
         (store.folder / "garbled.json").write_text("{")
-        with caplog.at_level(logging.WARNING, logger="backups"):
+        with caplog.at_level(logging.WARNING, logger="workload.snapshots"):
             rows = store.listing()
         assert [(n, s) for n, s, _ in rows] == [
             ("copied-in", 10),

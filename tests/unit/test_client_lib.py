@@ -16,17 +16,18 @@ from typing import Any
 
 import ops
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from ops import testing
+
 from charms.etcd_k8s.v0.etcd_client import (  # "lib" is on pytest's pythonpath (pyproject)
     EtcdClientChangedEvent,
     EtcdClientGoneEvent,
     EtcdClientRequires,
     EtcdConnection,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from ops import testing
 
 PREFIX = "/client-a/"
 ENDPOINTS = (

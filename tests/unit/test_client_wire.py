@@ -13,8 +13,8 @@ import ops
 import pytest
 from ops import testing
 
-import clients
-from client_relations import ClientRelations, Served
+from core import clients
+from relations.etcd_client import ClientRelations, Served
 
 SERVERS = (
     "https://etcd-k8s-0.etcd-k8s-endpoints.m.svc.cluster.local:2379",

@@ -14,11 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from ops import testing
 
-import clients
-import tls
-from client_relations import ClientRelations
-from clients import Applied, Ensure, Grant, Request, Revoke, decide, plan
-from etcdctl import Etcdctl
+from core import clients, tls
+from core.clients import Applied, Ensure, Grant, Request, Revoke, decide, plan
+from relations.etcd_client import ClientRelations
+from workload.etcdctl import Etcdctl
 
 NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=datetime.timezone.utc)
 RESERVED = frozenset({"root", "etcd-k8s-0"})

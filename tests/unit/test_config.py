@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from etcd_config import GIB, MIB, EtcdOptions, InvalidConfig, MemberConfig, render_config
+from state.config import GIB, MIB, EtcdOptions, InvalidConfig
+from workload.render import MemberConfig, render_config
 
 DEFAULTS = {
     "heartbeat-interval": 100,

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from etcdctl import (
+from core.model import ClusterView, Member
+from workload.etcdctl import (
     ETCDCTL,
     LIST_TIMEOUT,
     STATUS_TIMEOUT,
@@ -15,8 +16,7 @@ from etcdctl import (
     EtcdctlError,
     member_id_hex,
 )
-from membership import ClusterView, Member
-from snapshot_tool import ETCDUTL, SnapshotStatus, SnapshotTool
+from workload.snapshot_tool import ETCDUTL, SnapshotStatus, SnapshotTool
 
 CLUSTER_ID = "92fe430f6b9012f5"  # 10591977107130159861
 VOTER_ID = "ee54c7103815aa13"  # 17173570151544891923

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from k8s import DEFAULT_DOMAIN, cluster_domain
+from workload.k8s import DEFAULT_DOMAIN, cluster_domain
 
 
 @pytest.mark.parametrize(

@@ -7,41 +7,8 @@ import random
 
 import pytest
 
-from membership import (
-    EMPTY,
-    LEARNER,
-    NO_LEADER,
-    SERVING,
-    STOPPED,
-    AddLearner,
-    AppState,
-    Blocked,
-    Bootstrap,
-    ClearTicket,
-    ClusterView,
-    Disk,
-    DropSuperseded,
-    HoldData,
-    Idle,
-    Join,
-    JoinTicket,
-    LastVoter,
-    Left,
-    Marker,
-    Member,
-    MoveLeader,
-    Observation,
-    PlanBootstrap,
-    Promote,
-    PublishTicket,
-    RebuildRecord,
-    RecordCluster,
-    RemoveMember,
-    RestoreRecord,
-    StartMember,
-    UnitInfo,
-    Wait,
-    WipeStaleData,
+from core import flow
+from core.membership import (
     member_state,
     next_cluster_step,
     next_departure_step,
@@ -49,6 +16,44 @@ from membership import (
     removal_keeps_quorum,
     ticket_for,
     with_member_added,
+)
+from core.model import (
+    EMPTY,
+    LEARNER,
+    NO_LEADER,
+    SERVING,
+    STOPPED,
+    AppState,
+    ClusterView,
+    Disk,
+    JoinTicket,
+    Marker,
+    Member,
+    Observation,
+    RebuildRecord,
+    RestoreRecord,
+    UnitInfo,
+)
+from core.steps import (
+    AddLearner,
+    Blocked,
+    Bootstrap,
+    ClearTicket,
+    DropSuperseded,
+    HoldData,
+    Idle,
+    Join,
+    LastVoter,
+    Left,
+    MoveLeader,
+    PlanBootstrap,
+    Promote,
+    PublishTicket,
+    RecordCluster,
+    RemoveMember,
+    StartMember,
+    Wait,
+    WipeStaleData,
 )
 
 APP = "etcd-k8s"
@@ -1193,32 +1198,46 @@ class Model:
             self.infos[n] = info
 
     def hook(self, n: int, app: AppState, infos: dict[int, UnitInfo]):
-        """One reconcile on unit n, as reconciler.Reconciler.reconcile runs it."""
+        """One reconcile on unit n: the engine's loop over core.flow's passes, with this
+        simulation's etcd carrying out each step (what engine/reconciler.py does for real)."""
         self.seen_app, self.seen = app, dict(infos)
-        for _ in range(8):
-            obs = self.observe(n)
-            step = next_local_step(obs, new_token=f"token-{self.new_id()}")
-            assert not isinstance(step, Blocked), step
-            if isinstance(step, PlanBootstrap):
-                self.write_app(bootstrap_member=step.member, cluster_token=step.token)
+        tried: set[str] = set()
+        obs = self.observe(n)
+        for _ in range(24):
+            decision = flow.next_step(obs, skip=frozenset(tried))
+            for name in ("local", "cluster"):
+                assert not isinstance(decision.said.get(name), Blocked), decision.said
+            if decision.acting is None:
                 break
-            if isinstance(step, Bootstrap):
-                self.bootstraps.append(n)
-                self.cluster_id = self.new_id()
-                self.members = [member(self.seen[n], self.new_id())]
-                self.data[n] = self.running[n] = True
-            elif isinstance(step, StartMember):
-                self.running[n] = True
-            elif isinstance(step, Join):
-                self.replace_member(step.ticket.member_id, name=self.seen[n].member_name)
-                self.data[n] = self.running[n] = True
-            elif isinstance(step, Promote):
-                self.replace_member(step.member.id, is_learner=False)
-            elif not self.cluster_step(obs):
-                break
+            if not self.carry_out(n, decision.step, obs):
+                tried.add(decision.acting)
+                continue
+            tried.clear()
             self.publish(n)
+            obs = self.observe(n)
         self.publish(n)
         return self.seen_app, self.seen[n]
+
+    def carry_out(self, n: int, step: object, obs: Observation) -> bool:
+        """False: the step was carried out without effect (as the engine's handlers say)."""
+        if isinstance(step, PlanBootstrap):
+            self.write_app(bootstrap_member=step.member, cluster_token=step.token)
+            return False  # the plan must be committed before anyone acts on it
+        if isinstance(step, Bootstrap):
+            self.bootstraps.append(n)
+            self.cluster_id = self.new_id()
+            self.members = [member(self.seen[n], self.new_id())]
+            self.data[n] = self.running[n] = True
+        elif isinstance(step, StartMember):
+            self.running[n] = True
+        elif isinstance(step, Join):
+            self.replace_member(step.ticket.member_id, name=self.seen[n].member_name)
+            self.data[n] = self.running[n] = True
+        elif isinstance(step, Promote):
+            self.replace_member(step.member.id, is_learner=False)
+        else:
+            return self.cluster_step(step, obs)
+        return True
 
     def observe(self, n: int) -> Observation:
         return Observation(
@@ -1230,6 +1249,7 @@ class Model:
             running=self.running[n],
             cluster=self.view(n),
             present=frozenset(info.member_name for info in self.infos.values()),
+            new_token=f"token-{self.new_id()}",
         )
 
     def view(self, n: int) -> ClusterView | None:
@@ -1241,9 +1261,7 @@ class Model:
         healthy = {m.id for m in self.members if m.name in started}
         return ClusterView(self.cluster_id, tuple(self.members), frozenset(healthy))
 
-    def cluster_step(self, obs: Observation) -> bool:
-        step = next_cluster_step(obs)
-        assert not isinstance(step, Blocked), step
+    def cluster_step(self, step: object, obs: Observation) -> bool:
         if isinstance(step, RecordCluster):
             self.write_app(cluster_id=step.cluster_id)
         elif isinstance(step, AddLearner):
@@ -1258,10 +1276,8 @@ class Model:
             self.write_app(join=step.ticket)
         elif isinstance(step, ClearTicket):
             self.write_app(join=None)
-        elif isinstance(step, Promote):
-            self.replace_member(step.member.id, is_learner=False)
         else:
-            return False
+            raise AssertionError(f"a step this simulation does not model: {step}")
         return True
 
     def write_app(self, **changes) -> None:

@@ -9,8 +9,8 @@ import logging
 import pydantic
 import pytest
 
-import peers
-from membership import AppState, JoinTicket, RebuildRecord, RestoreRecord, UnitInfo
+from core.model import AppState, JoinTicket, RebuildRecord, RestoreRecord, UnitInfo
+from state import peer_models as peers
 
 ME = UnitInfo(
     unit="etcd-k8s/3",
@@ -38,7 +38,9 @@ def good_unit_bag() -> dict[str, str]:
 
 
 def warnings(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "peers" and r.levelno == logging.WARNING]
+    return [
+        r for r in caplog.records if r.name == "state.peer_models" and r.levelno == logging.WARNING
+    ]
 
 
 class TestUnit:
@@ -126,7 +128,7 @@ class TestUnit:
                 del bag[key]
             else:
                 bag[key] = value
-        with caplog.at_level(logging.WARNING, logger="peers"):
+        with caplog.at_level(logging.WARNING, logger="state.peer_models"):
             assert peers.read_unit("etcd-k8s/3", bag) is None
         [record] = warnings(caplog)
         assert "etcd-k8s/3" in record.getMessage()
@@ -216,7 +218,7 @@ class TestApp:
     )
     def test_garbage_ticket_reads_as_none_and_is_logged(self, caplog, raw):
         bag = {"cluster-token": "tok", "cluster-id": "abc", "join": raw}
-        with caplog.at_level(logging.WARNING, logger="peers"):
+        with caplog.at_level(logging.WARNING, logger="state.peer_models"):
             app = peers.read_app(bag)
         assert app.join is None
         assert app.cluster_token == "tok" and app.cluster_id == "abc"  # the rest still reads
@@ -272,7 +274,7 @@ class TestRestoreRecord:
         )
 
     def test_absent_or_empty_is_none_quietly(self, caplog):
-        with caplog.at_level(logging.WARNING, logger="peers"):
+        with caplog.at_level(logging.WARNING, logger="state.peer_models"):
             assert peers.read_app({}).restore is None
             assert peers.read_app({"restore": ""}).restore is None
         assert warnings(caplog) == []
@@ -360,7 +362,7 @@ class TestRestoreRecord:
     def test_garbage_reads_as_none_and_is_logged(self, caplog, raw):
         bag = {"cluster-token": "tok", "cluster-id": "abc", "restore": raw}
         peers.write_ticket(bag, TICKET)
-        with caplog.at_level(logging.WARNING, logger="peers"):
+        with caplog.at_level(logging.WARNING, logger="state.peer_models"):
             app = peers.read_app(bag)
         assert app.restore is None
         assert app.cluster_token == "tok" and app.cluster_id == "abc"  # the rest still reads

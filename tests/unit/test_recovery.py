@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from observed import EMPTY, LEARNER, NO_LEADER, SERVING, STOPPED, ClusterView, Member
-from recovery import RebuildRefused, Survivor, best, check_rebuild, has_quorum, judge
+from core.model import EMPTY, LEARNER, NO_LEADER, SERVING, STOPPED, ClusterView, Member
+from core.recovery import RebuildRefused, Survivor, best, check_rebuild, has_quorum, judge
 
 
 def survivor(n: int, index: int, leader: bool = False) -> Survivor:

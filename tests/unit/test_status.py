@@ -7,21 +7,11 @@ import dataclasses
 import ops
 import pytest
 
-from charm import app_status, unit_status
-from membership import (
-    AddLearner,
-    Blocked,
-    ClusterView,
-    Idle,
-    Member,
-    PlanBootstrap,
-    Promote,
-    RestoreRecord,
-    UnitInfo,
-    Wait,
-)
-from reconciler import Outcome
-from recovery import Verdict
+from core import status
+from core.model import ClusterView, Member, RestoreRecord, UnitInfo
+from core.recovery import Verdict
+from core.status import Outcome
+from core.steps import AddLearner, Blocked, Idle, PlanBootstrap, Promote, Wait
 
 
 def unit(n: int) -> UnitInfo:
@@ -53,6 +43,16 @@ def outcome(local=None, cluster=None, cluster_view=None, me: int = 0) -> Outcome
         view=cluster_view,
         me=unit(me),
     )
+
+
+def unit_status(outcome: Outcome, config_pending: bool = False) -> ops.StatusBase:
+    said = status.unit_status(dataclasses.replace(outcome, config_pending=config_pending))
+    return ops.StatusBase.from_name(said.name, said.message)
+
+
+def app_status(outcome: Outcome, units: int) -> ops.StatusBase:
+    said = status.app_status(outcome, units)
+    return ops.StatusBase.from_name(said.name, said.message)
 
 
 THREE = view(member(0), member(1), member(2))

@@ -7,80 +7,85 @@ import json
 
 import pytest
 
-import peers
-import tls
-from etcd_config import EtcdOptions, MemberConfig, TlsConfig, render_config
-from etcdctl import ClientCert, Etcdctl, EtcdctlError
-from reconciler import options_digest
+from core import model, pem, steps, tls
+from core.identity import config_digest
+from state import peer_models as peers
+from state.config import EtcdOptions
 from tests.bench.ca import Authority
-from workload import READY_COMMAND, ready_command
+from workload.etcdctl import ClientCert, Etcdctl, EtcdctlError
+from workload.pebble import READY_COMMAND, ready_command
+from workload.render import MemberConfig, TlsConfig, render_config
 
 CA1 = Authority("unit-ca-1").pem
 CA2 = Authority("unit-ca-2").pem
-FP1, FP2 = tls.fingerprint(CA1), tls.fingerprint(CA2)
+FP1, FP2 = pem.fingerprint(CA1), pem.fingerprint(CA2)
 
 
-def material(ca: str = CA1, cert: str = CA1, key: str = "KEY") -> tls.Material:
+def material(ca: str = CA1, cert: str = CA1, key: str = "KEY") -> model.Material:
     # A CA certificate stands in for a leaf: the decisions only compare fingerprints.
-    return tls.Material(cert=cert, key=key, ca=ca)
+    return model.Material(cert=cert, key=key, ca=ca)
 
 
-def unit(ca: str | None, *cas: str) -> tls.UnitTls:
-    return tls.UnitTls(in_use_ca=tls.fingerprint(ca) if ca else None, cas=tls.bundle_of(list(cas)))
+def unit(ca: str | None, *cas: str) -> model.UnitTls:
+    return model.UnitTls(
+        in_use_ca=pem.fingerprint(ca) if ca else None, cas=pem.bundle_of(list(cas))
+    )
 
 
-ON1 = tls.TlsRecord("on", (CA1,), frozenset({FP1}))
+ON1 = model.TlsRecord("on", (CA1,), frozenset({FP1}))
 
 
 class TestPem:
     def test_fingerprint_ignores_wrapping_and_blanks(self):
         body = "".join(CA1.splitlines()[1:-1])
         rewrapped = "-----BEGIN CERTIFICATE-----\n" + body + "\n-----END CERTIFICATE-----"
-        assert tls.fingerprint("\n  " + rewrapped + "\n\n") == FP1
+        assert pem.fingerprint("\n  " + rewrapped + "\n\n") == FP1
 
     def test_split_pem_finds_each_certificate(self):
-        assert tls.split_pem(CA1 + "junk\n" + CA2) == (CA1, CA2)
+        assert pem.split_pem(CA1 + "junk\n" + CA2) == (CA1, CA2)
 
     def test_bundle_is_unique_and_ordered(self):
-        assert tls.bundle_of([CA2, CA1, CA2]) == tls.bundle_of([CA1, CA2])
-        assert len(tls.bundle_of([CA2, CA1, CA2])) == 2
+        assert pem.bundle_of([CA2, CA1, CA2]) == pem.bundle_of([CA1, CA2])
+        assert len(pem.bundle_of([CA2, CA1, CA2])) == 2
 
 
 class TestInstall:
     def test_nothing_offered_keeps(self):
-        assert tls.next_install(ON1, True, material(), None) == tls.Keep()
+        assert tls.next_install(ON1, True, material(), None) == steps.Keep()
 
     def test_same_material_keeps(self):
-        assert tls.next_install(ON1, True, material(), material()) == tls.Keep()
+        assert tls.next_install(ON1, True, material(), material()) == steps.Keep()
 
     def test_plaintext_installs_anything(self):
         offered = material(CA2, CA2)
-        assert tls.next_install(tls.TlsRecord(), True, None, offered) == tls.Install(offered)
+        assert tls.next_install(model.TlsRecord(), True, None, offered) == steps.Install(offered)
 
     def test_renewal_with_a_trusted_ca_installs(self):
         renewed = material(CA1, CA2)  # another leaf, same CA
-        assert tls.next_install(ON1, True, material(), renewed) == tls.Install(renewed)
+        assert tls.next_install(ON1, True, material(), renewed) == steps.Install(renewed)
 
     def test_a_new_ca_waits_until_every_member_trusts_it(self):
         step = tls.next_install(ON1, True, material(), material(CA2, CA2))
-        assert isinstance(step, tls.Keep) and "waits until every member trusts" in step.reason
-        growing = tls.TlsRecord("on", tls.bundle_of([CA1, CA2]), frozenset({FP1}))
-        assert isinstance(tls.next_install(growing, True, material(), material(CA2, CA2)), tls.Keep)
-        trusted = tls.TlsRecord("on", tls.bundle_of([CA1, CA2]), frozenset({FP1, FP2}))
+        assert isinstance(step, steps.Keep) and "waits until every member trusts" in step.reason
+        growing = model.TlsRecord("on", pem.bundle_of([CA1, CA2]), frozenset({FP1}))
+        assert isinstance(
+            tls.next_install(growing, True, material(), material(CA2, CA2)), steps.Keep
+        )
+        trusted = model.TlsRecord("on", pem.bundle_of([CA1, CA2]), frozenset({FP1, FP2}))
         offered = material(CA2, CA2)
-        assert tls.next_install(trusted, True, material(), offered) == tls.Install(offered)
+        assert tls.next_install(trusted, True, material(), offered) == steps.Install(offered)
 
     def test_files_stay_until_tls_is_fully_off(self):
-        off_with_bundle = tls.TlsRecord("off", (CA1,), frozenset({FP1}))
-        assert tls.next_install(ON1, False, material(), None) == tls.Keep()
-        assert tls.next_install(off_with_bundle, False, material(), None) == tls.Keep()
-        assert tls.next_install(tls.TlsRecord(), False, material(), None) == tls.Remove()
-        assert tls.next_install(tls.TlsRecord(), False, None, None) == tls.Keep()
+        off_with_bundle = model.TlsRecord("off", (CA1,), frozenset({FP1}))
+        assert tls.next_install(ON1, False, material(), None) == steps.Keep()
+        assert tls.next_install(off_with_bundle, False, material(), None) == steps.Keep()
+        assert tls.next_install(model.TlsRecord(), False, material(), None) == steps.Remove()
+        assert tls.next_install(model.TlsRecord(), False, None, None) == steps.Keep()
 
     def test_unit_tls_lists_in_use_and_offered_cas(self):
         info = tls.unit_tls(material(CA1), material(CA2, CA2))
         assert info.in_use_ca == FP1 and set(info.cas) == {CA1, CA2}
-        assert tls.unit_tls(None, None) == tls.UnitTls()
+        assert tls.unit_tls(None, None) == model.UnitTls()
 
 
 MEMBERS = frozenset({"etcd-k8s/0", "etcd-k8s/1"})
@@ -92,72 +97,76 @@ def record_step(kind, record, related, units, members=MEMBERS):
 
 class TestRecord:
     def test_waits_for_every_member_to_have_a_certificate(self):
-        step = record_step("peer", tls.TlsRecord(), True, {"etcd-k8s/0": unit(CA1, CA1)})
-        assert step == tls.Wait("peer TLS waits for a certificate on etcd-k8s/1")
+        step = record_step("peer", model.TlsRecord(), True, {"etcd-k8s/0": unit(CA1, CA1)})
+        assert step == steps.Wait("peer TLS waits for a certificate on etcd-k8s/1")
 
     def test_peer_goes_through_trust_then_on(self):
         units = {"etcd-k8s/0": unit(CA1, CA1), "etcd-k8s/1": unit(CA1, CA1)}
-        step = record_step("peer", tls.TlsRecord(), True, units)
-        assert isinstance(step, tls.NewRecord) and step.record == tls.TlsRecord("trust", (CA1,))
+        step = record_step("peer", model.TlsRecord(), True, units)
+        assert isinstance(step, steps.NewRecord) and step.record == model.TlsRecord("trust", (CA1,))
         step = record_step("peer", step.record, True, units)
-        assert isinstance(step, tls.NewRecord)
-        assert step.record == tls.TlsRecord("trust", (CA1,), frozenset({FP1}))
+        assert isinstance(step, steps.NewRecord)
+        assert step.record == model.TlsRecord("trust", (CA1,), frozenset({FP1}))
         step = record_step("peer", step.record, True, units)
-        assert isinstance(step, tls.NewRecord) and step.record == ON1
+        assert isinstance(step, steps.NewRecord) and step.record == ON1
         assert record_step("peer", ON1, True, units) is None
 
     def test_client_goes_straight_on(self):
         units = {"etcd-k8s/0": unit(CA1, CA1), "etcd-k8s/1": unit(CA1, CA1)}
-        step = record_step("client", tls.TlsRecord(), True, units)
-        assert isinstance(step, tls.NewRecord) and step.record.stage == "on"
+        step = record_step("client", model.TlsRecord(), True, units)
+        assert isinstance(step, steps.NewRecord) and step.record.stage == "on"
 
     def test_a_unit_without_a_member_does_not_hold_tls_back(self):
         units = {"etcd-k8s/0": unit(CA1, CA1), "etcd-k8s/1": unit(CA1, CA1), "etcd-k8s/2": None}
-        assert isinstance(record_step("client", tls.TlsRecord(), True, units), tls.NewRecord)
+        assert isinstance(record_step("client", model.TlsRecord(), True, units), steps.NewRecord)
 
     def test_new_ca_grows_the_bundle_then_shrinks_it(self):
         offered = {"etcd-k8s/0": unit(CA1, CA1, CA2), "etcd-k8s/1": unit(CA1, CA1)}
         step = record_step("client", ON1, True, offered)
-        assert isinstance(step, tls.NewRecord)
-        assert step.record.bundle == tls.bundle_of([CA1, CA2])
+        assert isinstance(step, steps.NewRecord)
+        assert step.record.bundle == pem.bundle_of([CA1, CA2])
         assert step.record.trusted == frozenset({FP1}), "trusted only once every member runs it"
         grown = step.record
         step = record_step("client", grown, True, offered)
-        assert isinstance(step, tls.NewRecord) and step.record.trusted == {FP1, FP2}
+        assert isinstance(step, steps.NewRecord) and step.record.trusted == {FP1, FP2}
         switched = {"etcd-k8s/0": unit(CA2, CA2), "etcd-k8s/1": unit(CA2, CA2)}
         step = record_step("client", step.record, True, switched)
-        assert isinstance(step, tls.NewRecord) and step.record.bundle == (CA2,)
+        assert isinstance(step, steps.NewRecord) and step.record.bundle == (CA2,)
 
     def test_old_ca_stays_while_one_unit_still_uses_it(self):
-        both = tls.TlsRecord("on", tls.bundle_of([CA1, CA2]), frozenset({FP1, FP2}))
+        both = model.TlsRecord("on", pem.bundle_of([CA1, CA2]), frozenset({FP1, FP2}))
         half = {"etcd-k8s/0": unit(CA2, CA2), "etcd-k8s/1": unit(CA1, CA1, CA2)}
         assert record_step("peer", both, True, half) is None
 
     def test_relation_removed_steps_down_and_keeps_the_bundle_until_done(self):
         step = record_step("peer", ON1, False, {})
-        assert isinstance(step, tls.NewRecord) and step.record.stage == "trust"
+        assert isinstance(step, steps.NewRecord) and step.record.stage == "trust"
         step = record_step("peer", step.record, False, {})
-        assert isinstance(step, tls.NewRecord)
+        assert isinstance(step, steps.NewRecord)
         assert step.record.stage == "off" and step.record.bundle == (CA1,)
         step = record_step("peer", step.record, False, {})
-        assert isinstance(step, tls.NewRecord) and step.record == tls.TlsRecord()
-        assert record_step("peer", tls.TlsRecord(), False, {}) is None
+        assert isinstance(step, steps.NewRecord) and step.record == model.TlsRecord()
+        assert record_step("peer", model.TlsRecord(), False, {}) is None
 
     def test_client_relation_removed_goes_off_in_one_roll(self):
         step = record_step("client", ON1, False, {})
-        assert isinstance(step, tls.NewRecord) and step.record.stage == "off"
+        assert isinstance(step, steps.NewRecord) and step.record.stage == "off"
 
     def test_off_record_restarts_nothing(self):
-        off_with_bundle = tls.Settings(client=tls.TlsRecord("off", (CA1,), frozenset({FP1})))
+        off_with_bundle = model.Settings(client=model.TlsRecord("off", (CA1,), frozenset({FP1})))
         options = EtcdOptions()
+
+        def options_digest(options: EtcdOptions, settings: model.Settings | None = None) -> str:
+            return config_digest(options.model_dump_json(), settings)
+
         assert options_digest(options, off_with_bundle) == options_digest(options)
-        assert options_digest(options, tls.Settings(client=ON1)) != options_digest(options)
+        assert options_digest(options, model.Settings(client=ON1)) != options_digest(options)
 
     def test_schemes_follow_the_stage(self):
-        trust = tls.TlsRecord("trust", (CA1,))
+        trust = model.TlsRecord("trust", (CA1,))
         assert (tls.peer_scheme(trust), tls.peer_scheme(ON1)) == ("http", "https")
-        assert tls.client_scheme(tls.TlsRecord()) == "http"
-        assert tls.describe(ON1, tls.TlsRecord()) == "peer TLS on, client TLS off"
+        assert tls.client_scheme(model.TlsRecord()) == "http"
+        assert tls.describe(ON1, model.TlsRecord()) == "peer TLS on, client TLS off"
 
 
 class TestPeerData:
@@ -165,7 +174,7 @@ class TestPeerData:
         bag: dict[str, str] = {}
         peers.write_tls(bag, "peer", ON1)
         assert peers.read_tls(bag).peer == ON1
-        peers.write_tls(bag, "peer", tls.TlsRecord())
+        peers.write_tls(bag, "peer", model.TlsRecord())
         assert bag["peer-tls"] == ""
 
     @pytest.mark.parametrize(
@@ -174,7 +183,7 @@ class TestPeerData:
     )
     def test_garbage_record_reads_as_plaintext_and_is_logged(self, raw, caplog):
         settings = peers.read_tls({"client-tls": raw})
-        assert settings.client == tls.TlsRecord()
+        assert settings.client == model.TlsRecord()
         assert "ignoring garbage client-tls" in caplog.text
 
     def test_unit_round_trip_and_garbage(self, caplog):
@@ -325,13 +334,13 @@ class TestRefuse:
         return authority.sign(csr).public_bytes(serialization.Encoding.PEM).decode()
 
     def test_a_good_leaf_passes(self):
-        from certificates import refuse
+        from relations.certificates import refuse
 
         authority = Authority("good")
         assert refuse(self.leaf(authority, [self.POD]), authority.pem, self.request()) is None
 
     def test_refusals(self):
-        from certificates import refuse
+        from relations.certificates import refuse
 
         authority, other = Authority("good"), Authority("other")
         good = self.leaf(authority, [self.POD])

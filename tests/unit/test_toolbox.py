@@ -6,13 +6,9 @@ import dataclasses
 
 import pytest
 
-import toolbox
-from membership import MoveLeader, RemoveMember
-from observed import ClusterView, Member
-from recovery import has_quorum
-from toolbox import (
+from core import actions as toolbox
+from core.actions import (
     ActionRefused,
-    CutDone,
     DefragItem,
     compact_revision,
     defrag_plan,
@@ -23,6 +19,9 @@ from toolbox import (
     promote_target,
     require_quorum,
 )
+from core.model import ClusterView, Member
+from core.recovery import has_quorum
+from core.steps import CutDone, MoveLeader, RemoveMember
 
 APP = "etcd-k8s"
 

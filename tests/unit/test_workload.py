@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.bench.pebble import _RealExecProcess
-from workload import Workload
+from workload.pebble import Workload
 
 
 class _Container:

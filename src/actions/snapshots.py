@@ -1,0 +1,179 @@
+"""Snapshots on this unit's storage: take one, list them, remove one. A snapshot is a copy on
+the same volume as the data: it survives etcd's mistakes, not the volume's loss."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from actions.common import seconds, url, view_with_quorum
+from actions.registry import Kit, NoParams, action, required, text, whole
+from core import actions as toolbox
+from core.actions import ActionRefused
+from core.model import ClusterView, Member
+from workload import snapshots as bk
+from workload.etcdctl import EndpointStatus, Etcdctl, EtcdctlError
+from workload.snapshot_tool import SnapshotTool
+
+logger = logging.getLogger(__name__)
+
+SAVE_TIMEOUT = 1800.0  # a snapshot streams the whole db
+
+
+@dataclass(frozen=True)
+class SnapshotParams:
+    """snapshot [name=] [keep=]"""
+
+    name: str | None = None
+    keep: int = 0
+
+    def __post_init__(self) -> None:
+        text("name", self.name)
+        whole("keep", self.keep)
+
+
+@dataclass(frozen=True)
+class RemoveParams:
+    """remove-snapshot name="""
+
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        required("name", self.name)
+
+
+def default_name(now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.UTC)
+    return now.strftime("snapshot-%Y%m%d-%H%M%S")
+
+
+def _free_name(store: bk.Backups, name: str | None) -> str:
+    if not name:
+        name = taken = default_name()
+        for count in range(2, 100):
+            if not store.exists(name):
+                break
+            name = f"{taken}-{count}"  # several in one second
+    name = bk.check_name(name)
+    if store.exists(name):
+        raise ActionRefused(f"a snapshot named {name!r} exists already on this unit")
+    return name
+
+
+def _source(view: ClusterView, mine: Member | None) -> Member:
+    """This unit's own member when it is a healthy voter (no network hop), else the leader."""
+    healthy = [m for m in view.healthy_voters if m.client_urls]
+    source = next((m for m in healthy if mine and m.id == mine.id), None) or next(
+        (m for m in healthy if m.id == view.leader_id), None
+    )
+    if source is None:
+        raise ActionRefused("no healthy voter to take the snapshot from")
+    return source
+
+
+def _check_space(store: bk.Backups, status: EndpointStatus) -> None:
+    need = bk.space_needed(status.db_size)
+    free = store.free_bytes()
+    if free < need:
+        raise ActionRefused(
+            f"not enough space on this unit's storage for a snapshot of a "
+            f"{bk.human_bytes(status.db_size)} database: {bk.human_bytes(free)} free, "
+            f"{bk.human_bytes(need)} needed; remove old snapshots (remove-snapshot) first"
+        )
+
+
+@action("snapshot", SnapshotParams)
+def snapshot(kit: Kit, params: SnapshotParams) -> dict[str, Any]:
+    tools, store = kit.etcd, kit.backups()
+    name = _free_name(store, params.name)
+    view = view_with_quorum(tools, "snapshot")
+    client = tools.driver.voters_client(view)
+    source = _source(view, view.find(tools.ctx.me.member_name, tools.ctx.me.peer_url))
+    status = client.endpoint_status([url(source)])
+    if not status:
+        raise ActionRefused(f"member {toolbox.label(source)} did not answer a status call")
+    _check_space(store, status[0])
+    logger.info("decision: snapshot name=%s from member=%s", name, toolbox.label(source))
+    started = time.monotonic()
+    meta = _save(kit, client, store, name, source, view, status[0])
+    # Never the one just taken, whatever the clock says.
+    keep = params.keep
+    removed = [n for n in store.beyond_retention(keep) if n != name] if keep else []
+    for old in removed:
+        logger.info("decision: remove-snapshot name=%s (keep=%s)", old, keep)
+        store.remove(old)
+    results: dict[str, Any] = meta.as_results()
+    results.update(
+        path=store.workload_file(name), took=seconds(started), removed=", ".join(removed) or "none"
+    )
+    return results
+
+
+def _save(
+    kit: Kit,
+    client: Etcdctl,
+    store: bk.Backups,
+    name: str,
+    source: Member,
+    view: ClusterView,
+    status: EndpointStatus,
+) -> bk.SnapshotMeta:
+    """Stream the snapshot in, check it (etcd's appended hash, then snapshot status) and only
+    then list it; any failure leaves no file."""
+    tools = kit.etcd
+    store.prepare_incoming()
+    try:
+        client.catch_up(url(source))
+        client.snapshot_save(url(source), store.workload_incoming(name), SAVE_TIMEOUT)
+        path = store.incoming(name)
+        if not bk.embedded_hash_ok(path):
+            raise ActionRefused("the saved file fails the hash etcd appended to it")
+        tool = SnapshotTool(tools.ctx.workload.run, tools.ctx.etcd_version())
+        verified = tool.status(store.workload_incoming(name))
+        meta = bk.SnapshotMeta(
+            name=name,
+            size=path.stat().st_size,
+            sha256=bk.file_sha256(path),
+            revision=verified.revision,
+            keys=verified.total_keys,
+            etcd_version=status.version,
+            member=toolbox.label(source),
+            cluster_id=view.cluster_id,
+            created=datetime.datetime.now(datetime.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+        )
+        store.publish(meta)
+    except EtcdctlError as error:
+        raise ActionRefused(f"snapshot failed, no file kept: {error.reason}") from error
+    except OSError as error:
+        raise ActionRefused(f"snapshot failed, no file kept: {error}") from error
+    finally:
+        store.discard_incoming()
+    return meta
+
+
+@action("list-snapshots", NoParams, needs_etcd=False)
+def list_snapshots(kit: Kit, _: NoParams) -> dict[str, Any]:
+    store = kit.backups()
+    rows = store.listing()
+    return {
+        "count": str(len(rows)),
+        "snapshots": bk.table(rows) if rows else "none",
+        "folder": store.workload_file("x").rsplit("/", 1)[0],
+        "free-space": bk.human_bytes(store.free_bytes()),
+    }
+
+
+@action("remove-snapshot", RemoveParams, needs_etcd=False)
+def remove_snapshot(kit: Kit, params: RemoveParams) -> dict[str, Any]:
+    store = kit.backups()
+    name = bk.check_name(params.name)
+    if not store.exists(name):
+        raise ActionRefused(f"no snapshot named {name!r} on this unit; see list-snapshots")
+    store.remove(name)
+    logger.info("decision: remove-snapshot name=%s", name)
+    return {"removed": name, "left": str(len(store.names()))}

@@ -1,0 +1,56 @@
+"""Every name the charm shares with Juju, Pebble and etcd, in one place: ports, paths, the
+container, service and relation names, and every databag key and secret label."""
+
+from __future__ import annotations
+
+from core.identity import CLIENT_PORT, PEER_PORT  # noqa: F401  (re-exported)
+
+# ---- Juju -------------------------------------------------------------------------------------
+CONTAINER = "etcd"
+PEER_RELATION = "etcd-peers"
+CLIENT_RELATION = "etcd-client"
+CERTIFICATES_RELATIONS = {"peer": "peer-certificates", "client": "client-certificates"}
+STORAGE = "data"
+
+# ---- the workload container -------------------------------------------------------------------
+SERVICE = "etcd"
+ETCD = "/usr/local/bin/etcd"
+ETCDCTL = "/usr/local/bin/etcdctl"
+ETCDUTL = "/usr/local/bin/etcdutl"
+STORAGE_ROOT = "/var/lib/etcd"  # the `data` storage mount
+DATA_DIR = f"{STORAGE_ROOT}/data"
+MARKER_PATH = f"{STORAGE_ROOT}/etcd-k8s-member.json"  # which member and cluster the data is of
+CONFIG_PATH = "/etc/etcd/etcd.conf.yml"
+TLS_DIR = f"{STORAGE_ROOT}/tls"
+READY_CHECK = "etcd-healthy-voter"
+# etcd, asked to stop while leader, first tries to hand leadership over and can hang with no
+# peer reachable: Pebble sends SIGKILL after this long. Below Kubernetes' 30 s grace period.
+KILL_DELAY = "20s"
+DIGEST_PREFIX = "# options-digest: "  # the first line of the config file names its digest
+
+# ---- peer unit databag (what each unit says of itself) ----------------------------------------
+UNIT_MEMBER_NAME = "member-name"
+UNIT_PEER_URL = "peer-url"
+UNIT_CLIENT_URL = "client-url"
+UNIT_MEMBER_ID = "member-id"
+UNIT_CONFIG_DIGEST = "config-digest"
+UNIT_WAITING_FOR = "waiting-for"
+UNIT_MEMBER_STATE = "member-state"
+UNIT_REBUILD = "rebuild"
+UNIT_TLS = "{kind}-tls"  # the unit's certificate in use and on offer, per TLS kind
+
+# ---- peer app databag (the Juju leader's) -----------------------------------------------------
+APP_CLUSTER_TOKEN = "cluster-token"
+APP_BOOTSTRAP_MEMBER = "bootstrap-member"
+APP_CLUSTER_ID = "cluster-id"
+APP_JOIN = "join"
+APP_RESTART_TURN = "restart-turn"
+APP_RESTORE = "restore"
+APP_TLS = "{kind}-tls"  # the application's TLS record, per kind
+APP_AUTH = "auth"  # "on" once the leader enabled etcd auth
+APP_CLIENTS = "clients"  # what is in etcd per client request
+APP_ROOT_SECRET = "root-secret"  # the id of the root password's secret
+
+# ---- secrets ----------------------------------------------------------------------------------
+ROOT_SECRET_LABEL = "etcd-root-password"
+CLIENT_SECRET_LABEL = "etcd-client-{relation}-{kind}"  # {relation}: "30" or "30-<request id>"

@@ -1,0 +1,105 @@
+"""The operator's etcd knobs, checked: `load(charm)` turns Juju config into an `EtcdOptions`
+through ops' own typed loading, or raises `InvalidConfig` whose message says which option
+broke which rule (the running cluster is left as it is)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+if TYPE_CHECKING:
+    import ops
+
+MAX_ELECTION_TIMEOUT_MS = 50_000  # etcd refuses anything longer
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$")
+_WHOLE = re.compile(r"^[0-9]+$")
+
+
+class InvalidConfig(ValueError):
+    """A config value breaks a rule; the message names the option."""
+
+
+class EtcdOptions(BaseModel):
+    """The Juju config options, in etcd's own names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    heartbeat_interval: int = Field(100, alias="heartbeat-interval", ge=10, le=10_000)
+    election_timeout: int = Field(1000, alias="election-timeout", ge=50, le=MAX_ELECTION_TIMEOUT_MS)
+    snapshot_count: int = Field(10_000, alias="snapshot-count", ge=1)
+    quota_backend_bytes: int = Field(2 * GIB, alias="quota-backend-bytes", ge=16 * MIB, le=8 * GIB)
+    max_request_bytes: int = Field(int(1.5 * MIB), alias="max-request-bytes", ge=1024)
+    auto_compaction_mode: Literal["periodic", "revision"] = Field(
+        "periodic", alias="auto-compaction-mode"
+    )
+    auto_compaction_retention: str = Field("1h", alias="auto-compaction-retention")
+    log_level: Literal["debug", "info", "warn", "error"] = Field("info", alias="log-level")
+
+    @field_validator("auto_compaction_retention")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()  # etcd itself refuses surrounding blanks
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> EtcdOptions:
+        if self.election_timeout < 5 * self.heartbeat_interval:
+            raise ValueError(
+                f"election-timeout ({self.election_timeout} ms) must be at least 5 x "
+                f"heartbeat-interval ({self.heartbeat_interval} ms); 10 x is recommended"
+            )
+        if self.max_request_bytes >= self.quota_backend_bytes:
+            raise ValueError(
+                f"max-request-bytes ({self.max_request_bytes}) must be smaller than "
+                f"quota-backend-bytes ({self.quota_backend_bytes})"
+            )
+        retention = self.auto_compaction_retention
+        if self.auto_compaction_mode == "revision":
+            if not _WHOLE.match(retention):
+                raise ValueError(
+                    f"auto-compaction-retention ({retention!r}) must be a whole number of "
+                    "revisions when auto-compaction-mode is 'revision'"
+                )
+        elif not (_WHOLE.match(retention) or _DURATION.match(retention)):
+            raise ValueError(
+                f"auto-compaction-retention ({retention!r}) must be a duration such as '1h' or "
+                "'30m', or a whole number of hours, when auto-compaction-mode is 'periodic'"
+            )
+        return self
+
+    @classmethod
+    def from_charm_config(cls, config: dict[str, object]) -> EtcdOptions:
+        try:
+            return cls.model_validate(config)
+        except ValidationError as error:
+            raise InvalidConfig(_describe(error)) from None
+
+
+def load(charm: ops.CharmBase) -> EtcdOptions:
+    """The charm's config as options, through `CharmBase.load_config` (aliases are the Juju
+    option names); InvalidConfig names the option and the rule."""
+    try:
+        return charm.load_config(EtcdOptions)
+    except ValidationError as error:
+        raise InvalidConfig(_describe(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    """One line per broken rule, each naming the option as the operator typed it."""
+    lines = []
+    for item in error.errors():
+        option = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{option}: {message}" if option else message)
+    return "; ".join(lines)
