@@ -59,13 +59,12 @@ def next_turn_step(obs: Observation) -> TurnStep:
     if not obs.is_leader:
         return Idle()
     holder = obs.app.restart_turn
-    wanted = obs.config.wanted_digest
-    behind = [u.unit for u in obs.units if u.config_digest and u.config_digest != wanted]
+    waiting = [u.unit for u in obs.units if behind(obs, u)]
     if holder is not None:
-        if holder not in behind:
+        if holder not in waiting:
             return ReleaseTurn(unit=holder)
         return Idle()  # the holder is restarting
-    if not behind:
+    if not waiting:
         return Idle()
     view = obs.cluster
     if view is None:
@@ -73,7 +72,7 @@ def next_turn_step(obs: Observation) -> TurnStep:
     reason = _unsafe(view, obs)
     if reason:
         return Wait(say("restart.waits", why=reason))
-    return GrantTurn(unit=_next_in_line(view, behind))
+    return GrantTurn(unit=_next_in_line(view, waiting))
 
 
 def _unsafe(view: ClusterView, obs: Observation) -> str | None:

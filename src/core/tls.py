@@ -197,11 +197,9 @@ def _blocks_client_off(obs: Observation, step: RecordStep) -> bool:
 
 def busy_reason(obs: Observation) -> str | None:
     """Why the application's TLS must not take its next step now."""
+    # A unit behind the wanted config always makes the lock act (grant, wait or hold).
     if rolling.next_turn_step(obs) != Idle() or obs.app.restart_turn:
         return say("tls.busy-roll")
-    behind = [u.unit for u in obs.units if u.config_digest and rolling.behind(obs, u)]
-    if behind:
-        return say("tls.busy-behind", units=", ".join(behind))
     if obs.app.join is not None or (obs.cluster and obs.cluster.learners):
         return say("tls.busy-join")
     if obs.cluster and len(obs.cluster.healthy_voters) < len(obs.cluster.voters):

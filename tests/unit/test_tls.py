@@ -351,3 +351,81 @@ class TestRefuse:
             refuse(self.leaf(authority, ["x"]), authority.pem, request) or ""
         )
         assert "not a PEM" in (refuse("garbage", authority.pem, request) or "")
+
+
+class TestLeadersTlsPass:
+    """next_tls_step: one step at a time, never during a roll, a join or with a voter down."""
+
+    @staticmethod
+    def obs(*, related=(model.PEER,), digests=("d", "d", "d"), healthy=None, turn=None, **app):
+        import dataclasses
+
+        from tests.unit.test_membership import formed, member, observe
+        from tests.unit.test_membership import unit as peer_unit
+
+        us = [
+            dataclasses.replace(peer_unit(n, member_id=f"a{n}"), config_digest=d)
+            for n, d in enumerate(digests)
+        ]
+        members = [member(u, u.member_id) for u in us]
+        view = model.ClusterView(
+            cluster_id="c0ffee",
+            members=tuple(members),
+            healthy_ids=frozenset(healthy if healthy is not None else {m.id for m in members}),
+            leader_id="a0",
+        )
+        obs = observe(
+            us[0],
+            peers=tuple(us[1:]),
+            leader=True,
+            app=formed(restart_turn=turn, **app),
+            running=True,
+            data=True,
+            cluster=view,
+        )
+        offered = {u.unit: {model.PEER: unit(CA1, CA1)} for u in us}
+        return dataclasses.replace(
+            obs,
+            config=model.ConfigState(running_digest="d", wanted_digest="d"),
+            tls=model.TlsState(related=frozenset(related), units=offered),
+        )
+
+    def test_relating_starts_with_trust(self):
+        step = tls.next_tls_step(self.obs())
+        assert isinstance(step, steps.TlsStep)
+        assert [(kind, new.record.stage) for kind, new in step.changes] == [(model.PEER, "trust")]
+
+    def test_nothing_related_nothing_to_do(self):
+        assert tls.next_tls_step(self.obs(related=())) == steps.Idle()
+
+    @pytest.mark.parametrize(
+        "kw, key",
+        [
+            ({"turn": "etcd-k8s/1"}, "tls.busy-roll"),
+            ({"healthy": {"a0", "a1"}}, "tls.busy-unhealthy"),
+        ],
+        ids=["roll-in-progress", "voter-down"],
+    )
+    def test_a_due_step_waits_and_says_why(self, kw, key):
+        from core.messages import say
+
+        assert tls.next_tls_step(self.obs(**kw)) == steps.Wait(say(key))
+
+    @pytest.mark.parametrize("turn", [None, "etcd-k8s/1"])
+    def test_a_unit_behind_the_config_holds_tls(self, turn):
+        from core.messages import say
+
+        step = tls.next_tls_step(self.obs(digests=("d", "old", "d"), turn=turn))
+        assert step == steps.Wait(say("tls.busy-roll"))
+        assert tls.busy_reason(self.obs(digests=("d", "d", "d"))) is None
+
+    def test_a_plain_config_roll_is_not_reported_as_tls_waiting(self):
+        # Nothing TLS is due: the roll is no reason to say "TLS waits".
+        assert tls.next_tls_step(self.obs(related=(), turn="etcd-k8s/1")) == steps.Idle()
+
+    def test_not_the_leader_or_no_cluster(self):
+        import dataclasses
+
+        obs = self.obs()
+        assert tls.next_tls_step(dataclasses.replace(obs, is_leader=False)) == steps.Idle()
+        assert tls.next_tls_step(dataclasses.replace(obs, cluster=None)) == steps.Idle()
