@@ -12,7 +12,9 @@ from actions.registry import Kit, NoParams, action
 from core import clients
 from core.actions import ActionRefused
 from core.recovery import has_quorum
+from engine.access import settle_root_password
 from state.secrets import new_password
+from workload.etcdctl import EtcdctlError
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +26,14 @@ def show_root_password(kit: Kit, _: NoParams) -> dict[str, Any]:
         raise ActionRefused(
             "no root password yet: etcd auth is turned on (and root made) once client TLS is on"
         )
-    return {"username": clients.ROOT_USER, "password": password}
+    results = {"username": clients.ROOT_USER, "password": password}
+    pending = kit.etcd.ctx.root.pending()
+    if pending:
+        results["unsettled"] = (
+            f"a rotation was cut short: etcd has this password or {pending}; the leader keeps"
+            " the one etcd accepts once the cluster answers"
+        )
+    return results
 
 
 @action("rotate-root-password", NoParams, leader_only=True)
@@ -40,13 +49,39 @@ def rotate_root_password(kit: Kit, _: NoParams) -> dict[str, Any]:
     view = tools.observer.live_view()
     if view is None or not has_quorum(view):
         raise ActionRefused("no quorum: a password change needs a healthy cluster")
+    voters = tools.driver.voters_client(view)
+    if ctx.root.pending():  # an earlier rotation was cut short: settle it first
+        settled = settle_root_password(ctx, voters.endpoints)
+        if settled is None:
+            raise ActionRefused("an earlier rotation is unsettled: etcd does not say which")
+        old = settled
     new = new_password()
-    tools.driver.voters_client(view).user_passwd(clients.ROOT_USER, new)
+    ctx.root.begin_rotation(old, new)  # kept before etcd has it: a timeout cannot lose it
+    try:
+        voters.user_passwd(clients.ROOT_USER, new)
+    except EtcdctlError as error:
+        _settle_after(kit, voters.endpoints, new, error)
     try:
         ctx.root.set(new)
     except (ops.SecretNotFoundError, ops.ModelError):
         ctx.remember_root(new)
-        tools.driver.voters_client(view).user_passwd(clients.ROOT_USER, old)
+        voters.user_passwd(clients.ROOT_USER, old)
         raise
+    ctx.remember_root(new)
     logger.info("decision: root password rotated")
     return {"result": "root password rotated; read it with get-root-password"}
+
+
+def _settle_after(kit: Kit, endpoints: list[str], new: str, error: EtcdctlError) -> None:
+    """`user passwd` failed, or timed out after etcd applied it: ask etcd which password it
+    has and keep that one. Returns only when etcd took the new one."""
+    settled = settle_root_password(kit.etcd.ctx, endpoints)
+    if settled == new:
+        logger.warning("root password change reported %r but etcd has the new one", error.reason)
+        return
+    if settled is not None:
+        raise ActionRefused(f"root password unchanged: {error.reason}")
+    raise ActionRefused(
+        f"cannot tell whether etcd took the new root password ({error.reason}); both are kept"
+        " in the secret, and the leader keeps the one etcd accepts once the cluster answers"
+    )

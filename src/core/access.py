@@ -14,14 +14,17 @@ from __future__ import annotations
 from core.clients import plan, read_applied
 from core.model import CLIENT, Observation
 from core.recovery import has_quorum
-from core.steps import ApplyClients, DisableAuth, EnableAuth, Idle
+from core.steps import ApplyClients, DisableAuth, EnableAuth, Idle, SettleRootPassword
 
 
-def next_auth_step(obs: Observation) -> EnableAuth | DisableAuth | Idle:
+def next_auth_step(obs: Observation) -> EnableAuth | DisableAuth | SettleRootPassword | Idle:
     """Leader: auth follows client TLS, once every member serves it (on) or the relation is
-    gone (off first). Needs quorum: the change is a raft write."""
+    gone (off first). Needs quorum: the change is a raft write. A rotation cut short is
+    settled first: every later step authenticates as root."""
     if not obs.is_leader or obs.cluster is None or obs.app.cluster_id is None:
         return Idle()
+    if obs.root_in_doubt:
+        return SettleRootPassword() if has_quorum(obs.cluster) else Idle()
     record = obs.app.tls.client
     related = CLIENT in obs.tls.related
     should_on = related and record.stage == "on" and record.trusted == set(record.bundle_fps)

@@ -286,6 +286,8 @@ class Observation:
     tls: TlsState = TlsState()
     clients: ClientsState | None = None  # the leader's view of the client relations
     new_token: str = ""  # a fresh cluster token, should a bootstrap be planned now
+    # Leader: a root password rotation was cut short; which password etcd has is not known.
+    root_in_doubt: bool = False
 
     @property
     def units(self) -> tuple[UnitInfo, ...]:

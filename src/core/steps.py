@@ -241,6 +241,11 @@ class DisableAuth:
 
 
 @dataclass(frozen=True)
+class SettleRootPassword:
+    """Leader: a rotation was cut short: keep whichever of the two passwords etcd accepts."""
+
+
+@dataclass(frozen=True)
 class ApplyClients:
     """Leader: bring etcd's client users and roles to what the relations ask for. `sweep`:
     etcd was never checked against the relations (a restore): drop the roles none holds."""
@@ -268,5 +273,6 @@ Step = (
     | TlsStep
     | EnableAuth
     | DisableAuth
+    | SettleRootPassword
     | ApplyClients
 )

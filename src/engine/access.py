@@ -9,11 +9,12 @@ import logging
 from core import clients
 from core import model as m
 from core.messages import say
-from core.steps import ApplyClients, DisableAuth, EnableAuth
+from core.steps import ApplyClients, DisableAuth, EnableAuth, SettleRootPassword
 from engine.context import UnitContext
 from engine.member import MemberDriver
 from relations.etcd_client import Answer, ClientRelations, Served
 from workload.etcdctl import Etcdctl, EtcdctlError
+from workload.tls_files import client_cert
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,38 @@ def sweep_client_roles(client: Etcdctl, keep: frozenset[str] = frozenset()) -> l
     return stale
 
 
+def accepted_root_password(
+    ctx: UnitContext, endpoints: list[str], candidates: list[str]
+) -> str | None:
+    """Which of `candidates` etcd takes as root's password; None when etcd does not say (no
+    answer, or neither: then nothing is known either way)."""
+    for password in candidates:
+        probe = Etcdctl(ctx.workload.run, endpoints, cert=client_cert(), auth=("root", password))
+        try:
+            probe.user_roles(clients.ROOT_USER)
+        except EtcdctlError as error:
+            if error.auth_failed:
+                continue
+            logger.warning("cannot tell which root password etcd has: %s", error.reason)
+            return None
+        return password
+    return None
+
+
+def settle_root_password(ctx: UnitContext, endpoints: list[str]) -> str | None:
+    """Leader: after a rotation cut short, keep in the secret the password etcd has."""
+    old, new = ctx.root.password(), ctx.root.pending()
+    candidates = [p for p in (new, old) if p]
+    password = accepted_root_password(ctx, endpoints, candidates)
+    if password is not None:
+        logger.info(
+            "decision: root password settled (%s)", "rotated" if password == new else "unchanged"
+        )
+        ctx.root.set(password)
+        ctx.remember_root(password)
+    return password
+
+
 class Access:
     """The leader's auth and client-user steps, and what the client relations are told."""
 
@@ -78,6 +111,14 @@ class Access:
                 why = "etcd's root password is not the one in the secret"
             logger.warning("etcd auth: %s", why)
             self.notes.append(say("auth.failed", why=why))
+            return False
+        return True
+
+    def settle_root(self, _: SettleRootPassword, obs: m.Observation) -> bool:
+        assert obs.cluster is not None
+        endpoints = self.driver.voters_client(obs.cluster).endpoints
+        if settle_root_password(self.ctx, endpoints) is None:
+            self.notes.append(say("auth.root-in-doubt"))
             return False
         return True
 

@@ -47,6 +47,7 @@ class Observer:
             tls=self._tls_state(client_state),
             clients=client_state,
             new_token=ctx.new_token(),
+            root_in_doubt=ctx.is_leader and app.auth_on and ctx.root.pending() is not None,
         )
 
     def _tls_state(self, client_state: m.ClientsState | None) -> m.TlsState:

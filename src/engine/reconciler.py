@@ -58,6 +58,7 @@ class Reconciler:
             s.TlsStep: lambda step, obs: tls_engine.apply_records(self.ctx, step),
             s.EnableAuth: self.access.switch_auth,
             s.DisableAuth: self.access.switch_auth,
+            s.SettleRootPassword: self.access.settle_root,
             s.ApplyClients: self.access.apply_clients,
         }
 

@@ -22,15 +22,21 @@ class RootSecret:
         self.peers = peers
 
     def password(self) -> str | None:
+        return self._content().get("password")
+
+    def pending(self) -> str | None:
+        """A rotation's new password, kept until etcd is known to have taken it or not."""
+        return self._content().get("next")
+
+    def _content(self) -> dict[str, str]:
         secret_id = self.peers.root_secret_id()
         if not secret_id:
-            return None
+            return {}
         try:
-            content = self.model.get_secret(id=secret_id).get_content(refresh=True)
+            return self.model.get_secret(id=secret_id).get_content(refresh=True)
         except (ops.SecretNotFoundError, ops.ModelError) as error:
             logger.warning("cannot read the root password secret: %s", error)
-            return None
-        return content.get("password")
+            return {}
 
     def ensure(self) -> str:
         """Leader: the root password, made (and kept in an app-owned secret) on first use."""
@@ -48,10 +54,18 @@ class RootSecret:
         return password
 
     def set(self, password: str) -> None:
-        """Leader: a new password in the existing secret (a new revision)."""
+        """Leader: the password etcd has, alone in the secret (a new revision)."""
+        self._write({"password": password})
+
+    def begin_rotation(self, current: str, new: str) -> None:
+        """Leader: keep the new password beside the current one before etcd gets it, so a
+        change that times out (applied or not) never leaves etcd with a password nobody has."""
+        self._write({"password": current, "next": new})
+
+    def _write(self, content: dict[str, str]) -> None:
         secret_id = self.peers.root_secret_id()
         assert secret_id is not None
-        self.model.get_secret(id=secret_id).set_content({"password": password})
+        self.model.get_secret(id=secret_id).set_content(content)
 
 
 def new_password() -> str:

@@ -72,7 +72,12 @@ class Workload:
         except ops.pebble.ExecError as error:
             return error.exit_code, str(error.stdout or ""), str(error.stderr or "")
         except (ops.pebble.ChangeError, ops.pebble.TimeoutError) as error:
-            return 124, "", f"Error: {error}"
+            # Pebble's text spans lines ("cannot perform the following tasks:\n- ... (timed
+            # out)"); one line, naming the command and its budget, is what an operator needs.
+            text = error.err if isinstance(error, ops.pebble.ChangeError) else str(error)
+            detail = " ".join(text.split())
+            command = argv[0].rsplit("/", 1)[-1]
+            return 124, "", f"Error: {command} did not finish within {timeout:g}s ({detail})"
 
     def etcd_release(self) -> str:
         """The image's etcd version, in full ("3.5.1")."""

@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.bench.network import PodNet
 
@@ -63,6 +64,8 @@ class Pod:
     net: PodNet | None = None
     services: dict[str, Service] = field(default_factory=dict)
     execs: list[ExecRecord] = field(default_factory=list)
+    # Execs whose answer is lost: (words the argv holds, how many more times).
+    lost_answers: list[list[Any]] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -137,8 +140,23 @@ class Pod:
             code, out, err = proc.returncode, proc.stdout, proc.stderr
         except subprocess.TimeoutExpired as expired:
             code, out, err = -1, expired.stdout or b"", b"timed out"
+        if self._answer_lost(argv):
+            code, out, err = -1, b"", b"timed out"
         self.execs.append(ExecRecord(argv, started, time.time(), code))
         return code, out, err
+
+    def lose_answers(self, *words: str, times: int = 1) -> None:
+        """The next `times` execs whose argv holds every one of `words` run to the end, but
+        Pebble reports them timed out: what a loaded node does to a change it applied."""
+        self.lost_answers.append([words, times])
+
+    def _answer_lost(self, argv: list[str]) -> bool:
+        for fault in self.lost_answers:
+            words, left = fault
+            if left > 0 and all(w in argv for w in words):
+                fault[1] = left - 1
+                return True
+        return False
 
     # ---- the Pebble service manager ----
 

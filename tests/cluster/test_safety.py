@@ -320,6 +320,52 @@ def test_restore_with_auth_keeps_the_current_password_and_only_current_clients(
     assert not bench.failures(), bench.failures()
 
 
+def test_a_root_password_change_whose_answer_is_lost_keeps_the_password_etcd_has(
+    bench: Juju,
+) -> None:
+    """`user passwd` applied by etcd, but its answer lost (a timeout on a loaded node): the
+    secret must end up with the password etcd has, or the charm is locked out of etcd."""
+    with_client_tls(bench, units=1)
+    pod = bench.units["etcd-k8s/0"].pod
+
+    def shown() -> dict[str, str]:
+        result = bench.run_action("etcd-k8s/0", "get-root-password")
+        assert result.failure is None, result.failure
+        return result.results
+
+    def accepted(password: str) -> bool:
+        as_root = {"ETCDCTL_USER": "root", "ETCDCTL_PASSWORD": password}
+        return ctl(bench, "user", "list", env=as_root)[0] == 0
+
+    old = shown()["password"]
+    # The action asks etcd which password it has, and keeps that one.
+    pod.lose_answers("user", "passwd")
+    since = len(bench.log)
+    rotated = bench.run_action("etcd-k8s/0", "rotate-root-password")
+    assert rotated.failure is None, rotated.failure
+    first = shown()
+    assert first["password"] != old and "unsettled" not in first, first
+    assert accepted(first["password"]) and not accepted(old)
+    assert log_count(bench, since, "root password settled (rotated)") == 1
+
+    # The answer to that question is lost too: the action says it cannot tell, both passwords
+    # stay in the secret, and the leader's next hook settles on the one etcd has.
+    pod.lose_answers("user", "passwd")
+    pod.lose_answers("user", "get")
+    cut = bench.run_action("etcd-k8s/0", "rotate-root-password")
+    assert cut.failure and "cannot tell whether etcd took the new root password" in cut.failure
+    unsettled = shown()
+    assert unsettled["password"] == first["password"] and "unsettled" in unsettled, unsettled
+    newest = unsettled["unsettled"].split(" or ", 1)[1].split(";", 1)[0]
+    assert accepted(newest) and not accepted(first["password"])
+    settle_and_refresh(bench)
+    assert shown() == {"username": "root", "password": newest}
+    # The charm administers etcd with it: another rotation goes through.
+    assert bench.run_action("etcd-k8s/0", "rotate-root-password").failure is None
+    assert accepted(shown()["password"])
+    assert not bench.failures(), bench.failures()
+
+
 # ---- the operator's actions with auth on ------------------------------------------------------
 
 

@@ -25,6 +25,11 @@ def test_a_timed_out_exec_is_a_failure_with_its_reason() -> None:
     code, out, err = workload.run(["/usr/local/bin/etcdctl", "get", "x"], timeout=1)
     assert code == 124 and out == ""
     assert "timed out" in err and err.startswith("Error: ")
+    # What the action or status shows: one line, the command and its budget.
+    from workload.etcdctl_errors import EtcdctlError
+
+    reason = EtcdctlError(["etcdctl"], code, err).reason
+    assert reason.startswith("etcdctl did not finish within 1s (") and "timed out" in reason
 
 
 def test_a_failed_exec_keeps_its_output_and_code() -> None:
