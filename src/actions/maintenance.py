@@ -76,7 +76,8 @@ def _defrag(tools: Tools, view: ClusterView, only: Member | None, threshold: int
             results[key] = {"result": f"failed: {error.reason}"}
             raise PartialFailure(f"defrag of {key} failed: {error.reason}", results) from error
         took = seconds(started)
-        after = _await_answer(client, endpoint)
+        patience = tools.ctx.deadline.budget(BACK_PATIENCE, f"{key} answering after its defrag")
+        after = _await_answer(client, endpoint, patience)
         reclaimed += before.db_size - after.db_size
         results[key] = {
             "result": "defragmented",
@@ -89,14 +90,17 @@ def _defrag(tools: Tools, view: ClusterView, only: Member | None, threshold: int
     return results
 
 
-def _await_answer(client: Etcdctl, endpoint: str) -> EndpointStatus:
-    deadline = time.monotonic() + BACK_PATIENCE
-    while time.monotonic() < deadline:
+def _await_answer(client: Etcdctl, endpoint: str, patience: float) -> EndpointStatus:
+    deadline = time.monotonic() + patience
+    while True:
         found = client.endpoint_status([endpoint])
         if found:
             return found[0]
+        if time.monotonic() >= deadline:
+            raise ActionRefused(
+                f"{endpoint} did not answer within {patience:.0f}s after its defrag"
+            )
         time.sleep(0.2)
-    raise ActionRefused(f"{endpoint} did not answer within {BACK_PATIENCE:.0f}s after its defrag")
 
 
 # ---- history and alarms -------------------------------------------------------------------------

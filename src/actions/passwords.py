@@ -63,10 +63,14 @@ def rotate_root_password(kit: Kit, _: NoParams) -> dict[str, Any]:
         _settle_after(kit, voters.endpoints, new, error)
     try:
         ctx.root.set(new)
-    except (ops.SecretNotFoundError, ops.ModelError):
+    except (ops.SecretNotFoundError, ops.ModelError) as error:
+        # etcd has the new one, the secret cannot say so: put the old one back in etcd. If
+        # that fails too, the secret still holds both and the leader settles on etcd's.
         ctx.remember_root(new)
         voters.user_passwd(clients.ROOT_USER, old)
-        raise
+        raise ActionRefused(
+            f"cannot write the root password secret ({error}); etcd keeps the old password"
+        ) from error
     ctx.remember_root(new)
     logger.info("decision: root password rotated")
     return {"result": "root password rotated; read it with get-root-password"}

@@ -11,7 +11,7 @@ the client "off" step until then).
 
 from __future__ import annotations
 
-from core.clients import plan, read_applied
+from core.clients import parse_applied, plan
 from core.model import CLIENT, Observation
 from core.recovery import has_quorum
 from core.steps import ApplyClients, DisableAuth, EnableAuth, Idle, SettleRootPassword
@@ -39,13 +39,14 @@ def next_auth_step(obs: Observation) -> EnableAuth | DisableAuth | SettleRootPas
 def next_clients_step(obs: Observation) -> ApplyClients | Idle:
     """Leader: etcd's client users and roles to what the relations are granted; when etcd was
     never checked against them (peer data `clients` absent: after a restore, say), roles no
-    relation holds are swept as well."""
+    relation holds are swept as well (and when it is unreadable)."""
     state = obs.clients
     if state is None or obs.cluster is None or not has_quorum(obs.cluster):
         return Idle()
-    applied = read_applied(state.applied_raw)
-    changes = tuple(plan(applied, state.decision.grants))
-    if state.applied_raw and not changes:
+    applied = parse_applied(state.applied_raw)
+    changes = tuple(plan(applied or {}, state.decision.grants))
+    checked = applied is not None
+    if checked and not changes:
         return Idle()
     keep = frozenset(g.role for g in state.decision.grants.values())
-    return ApplyClients(changes, sweep=not state.applied_raw, keep=keep)
+    return ApplyClients(changes, sweep=not checked, keep=keep)

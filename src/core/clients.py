@@ -17,7 +17,7 @@ access.
 
 Why a request is not served is a status with a code, as data_interfaces reads it: 4xxx is
 transitory (waiting: it resolves by itself), 5xxx is fatal (refused: the client must change
-its request). `STATUSES` is the catalogue; docs/reference/client-statuses.md lists it.
+its request). `STATUSES` is the catalogue; docs/how-to/client-charms.md lists it.
 """
 
 from __future__ import annotations
@@ -313,17 +313,22 @@ def plan(applied: Mapping[str, Applied], grants: Mapping[str, Grant]) -> list[Ch
 
 
 def read_applied(raw: str | None) -> dict[str, Applied]:
+    return parse_applied(raw) or {}
+
+
+def parse_applied(raw: str | None) -> dict[str, Applied] | None:
+    """What the leader recorded as done in etcd; None when nothing readable is recorded."""
     if not raw:
-        return {}
+        return None
     try:
         data = json.loads(raw)
         return {str(key): Applied(**entry) for key, entry in data.items()}
     except (ValueError, TypeError, AttributeError) as error:
         # Only the leader writes this; garbage means someone edited peer data by hand. Treat
-        # it as empty: the grants are applied again (idempotently), and what no relation
-        # holds is swept (access.sweep_client_roles) since the key reads as never checked.
+        # it as never checked: the grants are applied again (idempotently), and what no
+        # relation holds is swept (core/access.py).
         logger.warning("peer app data 'clients' is unreadable (%s); re-applying grants", error)
-        return {}
+        return None
 
 
 def write_applied(applied: Mapping[str, Applied]) -> str:

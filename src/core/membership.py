@@ -145,7 +145,7 @@ def _running_step(obs: Observation) -> LocalStep:
 
 
 def member_state(obs: Observation) -> str:
-    """What this unit says of its own member in peer data (observed.SERVING, ...)."""
+    """What this unit says of its own member in peer data (model.SERVING, ...)."""
     if not obs.running:
         return STOPPED if obs.disk.has_member_data else EMPTY
     view = obs.cluster

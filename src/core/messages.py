@@ -88,12 +88,12 @@ CATALOGUE: tuple[Message, ...] = (
       _NONE),
     M('data.hold', 'blocked',
       "not wiping this unit's data: member {member_id} got to raft index {index}, but "
-      '{what} at {reference}, so it holds writes the cluster lacks; keep them by rebuilding'
-      ' from this data, or drop them with: juju run {unit} discard-data',
+      '{what} at {reference}, so it holds writes the cluster lacks; etcd stays stopped. To'
+      ' rejoin, move it aside (never deleted): juju run {unit} discard-data',
       'The cluster dropped this member but its data is ahead of the cluster (a rebuild from'
       ' a member that was behind).',
-      'Decide: keep the cluster as it is (`discard-data` keeps a copy aside), or rebuild '
-      'from this data.'),
+      'Keep the cluster as it is: `discard-data` moves this data to'
+      ' /var/lib/etcd/discarded-<time>, where its keys can still be read with etcdutl.'),
     M('data.lost-self-blocked', 'blocked',
       "member {member_id} is listed but this unit's data is gone; removing it now would "
       'lose quorum',

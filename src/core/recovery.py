@@ -68,7 +68,7 @@ class Verdict:
 def judge(observer: str, survivors: list[Survivor], reports: Mapping[str, str | None]) -> Verdict:
     """`survivors`: the members that answered `endpoint status` (the observer's own among them
     when it runs); `reports`: every unit that has a member, the observer included, mapped to
-    what it last said of its member through Juju (observed.SERVING, ...; None: nothing)."""
+    what it last said of its member through Juju (model.SERVING, ...; None: nothing)."""
     if any(s.has_leader for s in survivors):
         return Verdict("quorum", say("quorum.leader-seen"))
     members = len(reports)

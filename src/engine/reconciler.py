@@ -175,6 +175,8 @@ class Reconciler:
             "decision: wipe-stale-data member=%s (%s)", self.ctx.me.member_name, step.reason
         )
         self.ctx.workload.wipe_data()  # stops etcd first
+        # No member's data is left here: the old id must not count in anyone's quorum verdict.
+        self.ctx.me = dataclasses.replace(self.ctx.me, member_id=None)
         return True
 
     def _drop(self, step: s.DropSuperseded, obs: m.Observation) -> bool:

@@ -54,7 +54,7 @@ def settle(ctx: UnitContext, storage: Path, staging: str, password: str | None) 
         ctx.workload.start_temporary(SERVICE, f"{ETCD} --config-file {inside}/{config.name}")
         try:
             root = _client(ctx, inside, "root")
-            _await_serving(root)
+            _await_serving(root, ctx.deadline.budget(PATIENCE, "the restored data serving"))
             was_on = _auth_on(_client(ctx, inside, "probe"))
             done = _settle_auth(root, was_on, password)
             swept = sweep_client_roles(root)
@@ -73,11 +73,11 @@ def _client(ctx: UnitContext, folder: str, name: str) -> Etcdctl:
     return Etcdctl(ctx.workload.run, [CLIENT_URL], timeout=10.0, cert=cert)
 
 
-def _await_serving(client: Etcdctl) -> None:
-    deadline = time.monotonic() + PATIENCE
+def _await_serving(client: Etcdctl, patience: float) -> None:
+    deadline = time.monotonic() + patience
     while not client.endpoint_status([CLIENT_URL]):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the restored data did not serve within {PATIENCE:.0f}s")
+            raise RuntimeError(f"the restored data did not serve within {patience:.0f}s")
         time.sleep(0.2)
 
 

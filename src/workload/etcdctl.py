@@ -1,7 +1,7 @@
 """etcdctl in the workload container, `-w json`, parsed into the core's types.
 
 The adapter takes a `Runner` (argv, timeout -> exit code, stdout, stderr; with `env` and
-`stdin` keywords when a call needs them) so that it knows nothing of Pebble; `workload.py`
+`stdin` keywords when a call needs them) so that it knows nothing of Pebble; `workload/pebble.py`
 provides the Pebble one, unit tests a canned one. Passwords travel in the environment or on
 stdin, never in argv (which any process in the pod can read).
 """

@@ -100,10 +100,18 @@ def test_git_keeps_the_entrypoint_executable() -> None:
 
 
 def test_code_templates_and_yaml_are_the_working_tree(unpacked_charm: Path) -> None:
+    def files(top: Path) -> list[str]:
+        """Every file under `top`, subpackages too, but Python's caches."""
+        return sorted(
+            str(p.relative_to(top))
+            for p in top.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        )
+
     for folder in ("src", "templates"):
-        mine = sorted(p.name for p in (REPO / folder).iterdir() if p.is_file())
-        packed = sorted(p.name for p in (unpacked_charm / folder).iterdir() if p.is_file())
-        assert packed == mine, folder
+        mine = files(REPO / folder)
+        assert files(unpacked_charm / folder) == mine, folder
+        assert any("/" in name for name in mine) or folder == "templates"
         for name in mine:
             assert (unpacked_charm / folder / name).read_bytes() == (
                 REPO / folder / name

@@ -109,9 +109,10 @@ class TestClientRoles:
         step = next_clients_step(clients_obs({}, applied))
         assert step == ApplyClients((Revoke("30", Applied.of(GRANT)),), sweep=False)
 
-    @pytest.mark.parametrize("raw", [None, ""])
+    @pytest.mark.parametrize("raw", [None, "", "not json", '{"30": 1}'])
     def test_never_checked_sweeps_even_with_nothing_granted(self, raw):
-        # After a restore the key is absent: roles no relation holds may be in etcd.
+        # After a restore the key is absent (or someone wrote garbage over it): roles no
+        # relation holds may be in etcd.
         assert next_clients_step(clients_obs({}, raw)) == ApplyClients((), sweep=True)
 
     def test_never_checked_sweeps_but_keeps_the_granted_roles(self):
