@@ -34,18 +34,18 @@ class InvalidConfig(ValueError):
 class EtcdOptions(BaseModel):
     """The Juju config options, in etcd's own names."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # No aliases: ops' load_config turns option names' dashes into underscores and then passes
+    # only names that match a field's alias-or-name, so a dashed alias would drop every option.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
-    heartbeat_interval: int = Field(100, alias="heartbeat-interval", ge=10, le=10_000)
-    election_timeout: int = Field(1000, alias="election-timeout", ge=50, le=MAX_ELECTION_TIMEOUT_MS)
-    snapshot_count: int = Field(10_000, alias="snapshot-count", ge=1)
-    quota_backend_bytes: int = Field(2 * GIB, alias="quota-backend-bytes", ge=16 * MIB, le=8 * GIB)
-    max_request_bytes: int = Field(int(1.5 * MIB), alias="max-request-bytes", ge=1024)
-    auto_compaction_mode: Literal["periodic", "revision"] = Field(
-        "periodic", alias="auto-compaction-mode"
-    )
-    auto_compaction_retention: str = Field("1h", alias="auto-compaction-retention")
-    log_level: Literal["debug", "info", "warn", "error"] = Field("info", alias="log-level")
+    heartbeat_interval: int = Field(100, ge=10, le=10_000)
+    election_timeout: int = Field(1000, ge=50, le=MAX_ELECTION_TIMEOUT_MS)
+    snapshot_count: int = Field(10_000, ge=1)
+    quota_backend_bytes: int = Field(2 * GIB, ge=16 * MIB, le=8 * GIB)
+    max_request_bytes: int = Field(int(1.5 * MIB), ge=1024)
+    auto_compaction_mode: Literal["periodic", "revision"] = Field("periodic")
+    auto_compaction_retention: str = Field("1h")
+    log_level: Literal["debug", "info", "warn", "error"] = Field("info")
 
     @field_validator("auto_compaction_retention")
     @classmethod
@@ -80,8 +80,9 @@ class EtcdOptions(BaseModel):
 
     @classmethod
     def from_charm_config(cls, config: dict[str, object]) -> EtcdOptions:
+        """From Juju's option names (dashed), as `load` gets them through ops."""
         try:
-            return cls.model_validate(config)
+            return cls.model_validate({key.replace("-", "_"): v for key, v in config.items()})
         except ValidationError as error:
             raise InvalidConfig(_describe(error)) from None
 
@@ -99,7 +100,7 @@ def _describe(error: ValidationError) -> str:
     """One line per broken rule, each naming the option as the operator typed it."""
     lines = []
     for item in error.errors():
-        option = ".".join(str(part) for part in item["loc"])
+        option = ".".join(str(part).replace("_", "-") for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{option}: {message}" if option else message)
     return "; ".join(lines)

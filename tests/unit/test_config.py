@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -226,3 +228,71 @@ class TestRender:
 
     def test_default_member_version_is_3_5(self):
         assert MemberConfig("n", "d", "p", "c", "i", "new", "t").etcd_version == (3, 5)
+
+
+class TestLoadThroughOps:
+    """`config.load` goes through ops' `CharmBase.load_config`, with the charm's config.yaml:
+    what the operator sets must reach the options, and a broken rule must name the option as
+    the operator typed it."""
+
+    @staticmethod
+    def loaded(juju_config: dict[str, object]) -> EtcdOptions | InvalidConfig:
+        import ops
+        from ops import testing
+
+        from state import config as charm_config
+
+        seen: list[EtcdOptions | InvalidConfig] = []
+
+        class Charm(ops.CharmBase):
+            def __init__(self, framework: ops.Framework):
+                super().__init__(framework)
+                framework.observe(self.on.config_changed, self._on_config_changed)
+
+            def _on_config_changed(self, _: ops.ConfigChangedEvent) -> None:
+                try:
+                    seen.append(charm_config.load(self))
+                except InvalidConfig as error:
+                    seen.append(error)
+
+        root = Path(__file__).resolve().parents[2]
+        ctx = testing.Context(
+            Charm,
+            meta={"name": "etcd-k8s"},
+            config=yaml.safe_load((root / "config.yaml").read_text()),
+        )
+        ctx.run(ctx.on.config_changed(), testing.State(config=juju_config))
+        return seen[0]
+
+    def test_every_option_set_reaches_the_options(self):
+        changed = {
+            "heartbeat-interval": 250,
+            "election-timeout": 2500,
+            "snapshot-count": 500,
+            "quota-backend-bytes": 16 * MIB,
+            "max-request-bytes": 4096,
+            "auto-compaction-mode": "revision",
+            "auto-compaction-retention": "1000",
+            "log-level": "debug",
+        }
+        assert set(changed) == set(DEFAULTS)
+        options = self.loaded(changed)
+        assert options == EtcdOptions.from_charm_config(changed)
+        assert isinstance(options, EtcdOptions)
+        assert options.model_dump() == {k.replace("-", "_"): v for k, v in changed.items()}
+
+    def test_unset_options_take_config_yaml_defaults(self):
+        assert self.loaded({}) == EtcdOptions()
+
+    @pytest.mark.parametrize(
+        "bad, option",
+        [
+            ({"election-timeout": 40}, "election-timeout"),
+            ({"quota-backend-bytes": 1024}, "quota-backend-bytes"),
+            ({"auto-compaction-mode": "weekly"}, "auto-compaction-mode"),
+        ],
+    )
+    def test_a_broken_rule_names_the_option(self, bad, option):
+        error = self.loaded(bad)
+        assert isinstance(error, InvalidConfig)
+        assert str(error).startswith(f"{option}: "), error
