@@ -80,7 +80,8 @@ class EtcdOptions(BaseModel):
 
     @classmethod
     def from_charm_config(cls, config: dict[str, object]) -> EtcdOptions:
-        """From Juju's option names (dashed), as `load` gets them through ops."""
+        """From Juju's option names (dashed), without ops: for tests and tools. A hook goes
+        through `load`; tests/unit/test_config.py::TestLoadThroughOps checks the two agree."""
         try:
             return cls.model_validate({key.replace("-", "_"): v for key, v in config.items()})
         except ValidationError as error:
