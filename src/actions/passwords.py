@@ -49,25 +49,25 @@ def rotate_root_password(kit: Kit, _: NoParams) -> dict[str, Any]:
     view = tools.observer.live_view()
     if view is None or not has_quorum(view):
         raise ActionRefused("no quorum: a password change needs a healthy cluster")
-    voters = tools.driver.voters_client(view)
+    leader = tools.driver.auth_client(view)
     if ctx.root.pending():  # an earlier rotation was cut short: settle it first
-        settled = settle_root_password(ctx, voters.endpoints)
+        settled = settle_root_password(ctx, leader.endpoints)
         if settled is None:
             raise ActionRefused("an earlier rotation is unsettled: etcd does not say which")
         old = settled
     new = new_password()
     ctx.root.begin_rotation(old, new)  # kept before etcd has it: a timeout cannot lose it
     try:
-        voters.user_passwd(clients.ROOT_USER, new)
+        leader.user_passwd(clients.ROOT_USER, new)
     except EtcdctlError as error:
-        _settle_after(kit, voters.endpoints, new, error)
+        _settle_after(kit, leader.endpoints, new, error)
     try:
         ctx.root.set(new)
     except (ops.SecretNotFoundError, ops.ModelError) as error:
         # etcd has the new one, the secret cannot say so: put the old one back in etcd. If
         # that fails too, the secret still holds both and the leader settles on etcd's.
         ctx.remember_root(new)
-        voters.user_passwd(clients.ROOT_USER, old)
+        leader.user_passwd(clients.ROOT_USER, old)
         raise ActionRefused(
             f"cannot write the root password secret ({error}); etcd keeps the old password"
         ) from error

@@ -93,7 +93,7 @@ class Access:
 
     def switch_auth(self, step: EnableAuth | DisableAuth, obs: m.Observation) -> bool:
         assert obs.cluster is not None
-        client = self.driver.voters_client(obs.cluster)
+        client = self.driver.auth_client(obs.cluster)
         try:
             if isinstance(step, DisableAuth):
                 logger.info("decision: auth-disable (client TLS goes off)")
@@ -116,7 +116,7 @@ class Access:
 
     def settle_root(self, _: SettleRootPassword, obs: m.Observation) -> bool:
         assert obs.cluster is not None
-        endpoints = self.driver.voters_client(obs.cluster).endpoints
+        endpoints = self.driver.auth_client(obs.cluster).endpoints
         if settle_root_password(self.ctx, endpoints) is None:
             self.notes.append(say("auth.root-in-doubt"))
             return False
@@ -126,7 +126,7 @@ class Access:
         assert obs.cluster is not None and obs.clients is not None
         applied = clients.read_applied(obs.clients.applied_raw)
         refusals = obs.clients.decision.refusals
-        client = self.driver.voters_client(obs.cluster)
+        client = self.driver.auth_client(obs.cluster)
         try:
             if step.sweep:
                 sweep_client_roles(client, step.keep)

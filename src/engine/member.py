@@ -178,6 +178,14 @@ class MemberDriver:
         )
         return self.voters_client(others)
 
+    def auth_client(self, view: m.ClusterView) -> Etcdctl:
+        """User, role and auth changes go to one member, the raft leader: with etcd's simple
+        tokens a token is known only to members that applied its login, and a client spread
+        over several endpoints shows it to one that has not yet (a lagging new member), logs
+        in again and retries. etcdctl 3.4/3.5 runs user and role commands without its
+        command timeout, so under load that loop outlived the whole exec budget."""
+        return self.leader_client(view)
+
     def voters_client(self, view: m.ClusterView) -> Etcdctl:
         """Membership changes go to voters: a learner answers 'rpc not supported for learner'."""
         urls = [v.client_urls[0] for v in view.healthy_voters if v.client_urls]

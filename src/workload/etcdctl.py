@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 STATUS_TIMEOUT = 1.0  # per endpoint, asked one after another; a live member answers in ms
 LIST_TIMEOUT = 2.0
+# etcdctl logs in (a bcrypt check and a raft round) within its dial timeout: one second is
+# plenty on a quiet node and too short on a loaded one ("context deadline exceeded").
+DIAL_TIMEOUT = 1.0
+LOGIN_DIAL_TIMEOUT = 3.0
 ALARMS = {1: "NOSPACE", 2: "CORRUPT"}  # etcdserverpb.AlarmType
 
 Runner = Callable[..., "tuple[int, str, str]"]
@@ -141,14 +145,17 @@ class Etcdctl:
         extra: dict[str, object],
     ) -> str:
         timeout = timeout or self.timeout
-        argv = [ETCDCTL, f"--endpoints={','.join(endpoints)}", "--dial-timeout=1s"]
+        dial = LOGIN_DIAL_TIMEOUT if "env" in extra else DIAL_TIMEOUT
+        argv = [ETCDCTL, f"--endpoints={','.join(endpoints)}", f"--dial-timeout={dial:g}s"]
         argv.append(f"--command-timeout={timeout:g}s")
         if self.cert is not None and endpoints and endpoints[0].startswith("https://"):
             argv += self.cert.args()
         if json_output:
             argv += ["-w", "json"]
         argv += args
-        code, out, err = self._run(argv, timeout + 5, **extra)
+        # The exec's own budget: user and role commands of etcdctl 3.4/3.5 ignore
+        # --command-timeout (context.TODO()), so this is what bounds them.
+        code, out, err = self._run(argv, dial + timeout + 5, **extra)
         if code != 0:
             raise EtcdctlError(args, code, err, out)
         return out

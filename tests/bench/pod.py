@@ -140,6 +140,14 @@ class Pod:
             code, out, err = proc.returncode, proc.stdout, proc.stderr
         except subprocess.TimeoutExpired as expired:
             code, out, err = -1, expired.stdout or b"", b"timed out"
+            # Pebble says only "timed out"; the bench's log keeps what the command printed.
+            logger.warning(
+                "%s: %s timed out after %.1fs; stderr: %s",
+                self.name,
+                " ".join(argv),
+                time.time() - started,
+                (expired.stderr or b"")[-2000:].decode(errors="replace"),
+            )
         if self._answer_lost(argv):
             code, out, err = -1, b"", b"timed out"
         self.execs.append(ExecRecord(argv, started, time.time(), code))

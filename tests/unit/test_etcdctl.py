@@ -8,8 +8,10 @@ import pytest
 
 from core.model import ClusterView, Member
 from workload.etcdctl import (
+    DIAL_TIMEOUT,
     ETCDCTL,
     LIST_TIMEOUT,
+    LOGIN_DIAL_TIMEOUT,
     STATUS_TIMEOUT,
     EndpointStatus,
     Etcdctl,
@@ -60,7 +62,7 @@ class FakeRunner:
         self.answers = answers
         self.calls: list[tuple[list[str], float]] = []
 
-    def __call__(self, argv: list[str], timeout: float) -> tuple[int, str, str]:
+    def __call__(self, argv: list[str], timeout: float, **_: object) -> tuple[int, str, str]:
         self.calls.append((argv, timeout))
         words = [a for a in argv[1:] if not a.startswith("-") and a != "json"]
         key = "_".join(words[:2])
@@ -94,6 +96,21 @@ class TestCall:
         client, runner = etcdctl(member_list=(0, MEMBER_LIST, ""))
         client.member_list()
         assert runner.calls[-1][1] > 3
+
+    def test_a_call_without_login_dials_briefly(self):
+        client, runner = etcdctl(member_list=(0, MEMBER_LIST, ""))
+        client.member_list()
+        assert f"--dial-timeout={DIAL_TIMEOUT:g}s" in runner.args()
+
+    def test_a_login_gets_a_longer_dial_within_the_exec_budget(self):
+        """etcdctl logs in within its dial timeout; user and role commands ignore
+        --command-timeout, so the exec budget must cover dial and command both."""
+        runner = FakeRunner(user_passwd=(0, "Password updated\n", ""))
+        client = Etcdctl(runner, ENDPOINTS, timeout=3, auth=("root", "pw"))
+        client.user_passwd("root", "new")
+        argv, budget = runner.calls[-1]
+        assert f"--dial-timeout={LOGIN_DIAL_TIMEOUT:g}s" in argv
+        assert budget > LOGIN_DIAL_TIMEOUT + 3
 
     def test_failure_raises_with_what_etcd_said(self):
         client, _ = etcdctl(member_list=(1, "", "Error: context deadline exceeded\n"))
