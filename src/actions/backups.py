@@ -71,6 +71,7 @@ def create_backup(kit: Kit, _: NoParams) -> dict[str, Any]:
     local = kit.backups()
     try:
         store.ensure_bucket()
+        store.abort_stale(store.settings.prefix(kit.app))
         taken = {row.id for row in store.listing(store.settings.prefix(kit.app))}
     except StoreError as error:
         raise ActionRefused(f"{error}; nothing was taken") from error

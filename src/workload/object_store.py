@@ -92,6 +92,11 @@ class ObjectStore:
             return False
         except botocore.exceptions.ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in ("403", "AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"):
+                raise StoreError(
+                    f"S3 refused access to bucket {bucket!r} ({code}): wrong credentials, or "
+                    "no rights on the bucket"
+                ) from error
             if code not in ("404", "NoSuchBucket", "NotFound"):
                 raise StoreError(f"S3 bucket {bucket!r} not usable: {code}") from error
         except botocore.exceptions.BotoCoreError as error:
@@ -109,6 +114,23 @@ class ObjectStore:
             raise StoreError(f"S3 create-bucket {bucket!r} refused: {code}") from error
         logger.info("decision: created S3 bucket %s", bucket)
         return True
+
+    def abort_stale(self, prefix: str) -> list[str]:
+        """Abort the multipart uploads a failed earlier backup left under `prefix` (its store
+        went away before the abort reached it): their parts are no backup and cost space."""
+        answer = self._call(
+            "list-multipart-uploads",
+            self._client.list_multipart_uploads,
+            Bucket=self.settings.bucket,
+            Prefix=prefix,
+        )
+        aborted = []
+        for upload in answer.get("Uploads", []):
+            self._abort(upload["Key"], upload["UploadId"])
+            aborted.append(upload["Key"])
+        if aborted:
+            logger.info("decision: aborted stale S3 uploads %s", aborted)
+        return aborted
 
     def upload(self, path: Path, meta: BackupMeta, progress: Callable[[int], None]) -> BackupMeta:
         """Stream `path` up in parts, each with its MD5 for the store to check, hashing sha256
