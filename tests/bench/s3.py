@@ -91,6 +91,8 @@ class SeaweedS3:
             "-s3",
             f"-s3.port={ports['s3']}",
             f"-s3.config={config}",
+            "-s3.port.iceberg=0",  # fixed default ports that parallel tests would share
+            "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=64",
             "-volume.max=20",
         ]
@@ -108,11 +110,12 @@ class SeaweedS3:
     def _answers(self) -> bool:
         try:
             client = self.client()
-            client.list_buckets()
             # a write too: volumes come up after the S3 port does
-            client.create_bucket(Bucket="bench-probe")
-            client.put_object(Bucket="bench-probe", Key="probe", Body=b"x")
-            client.delete_object(Bucket="bench-probe", Key="probe")
+            if not client.list_buckets().get("Buckets"):
+                client.create_bucket(Bucket="bench-probe")
+            bucket = client.list_buckets()["Buckets"][0]["Name"]
+            client.put_object(Bucket=bucket, Key="bench-probe", Body=b"x")
+            client.delete_object(Bucket=bucket, Key="bench-probe")
             return True
         except Exception:
             return False
