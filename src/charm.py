@@ -179,6 +179,7 @@ class EtcdK8sCharm(ops.CharmBase):
                 app=self.app.name,
                 is_leader=self.unit.is_leader(),
                 s3=S3Relation(self.model, self.app),
+                log=event.log,
             )
             results = act.handler(kit, params)
         except PartialFailure as error:

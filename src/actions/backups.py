@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,15 @@ def open_store(kit: Kit) -> ObjectStore:
         raise ActionRefused(f"cannot use {settings.describe()}: {error}") from error
 
 
-def _progress(what: str, total: int) -> Any:
-    """A callback that logs every PROGRESS_STEP percent of `total` bytes."""
+def _progress(kit: Kit, what: str, total: int) -> Callable[[int], None]:
+    """A callback that tells `juju run` every PROGRESS_STEP percent of `total` bytes."""
     said = [-PROGRESS_STEP]
 
     def report(done: int) -> None:
         percent = 100 * done // max(total, 1)
         if percent >= said[0] + PROGRESS_STEP:
             said[0] = percent - percent % PROGRESS_STEP
-            logger.info("%s: %s%% (%s)", what, said[0], bk.human_bytes(done))
+            kit.log(f"{what}: {said[0]}% ({bk.human_bytes(done)} of {bk.human_bytes(total)})")
 
     return report
 
@@ -78,8 +79,10 @@ def create_backup(kit: Kit, _: NoParams) -> dict[str, Any]:
     ident = core.backup_id(_now(), taken | set(local.names()))
     key = store.settings.key(kit.app, ident)
     started = time.monotonic()
+    kit.log(f"snapshot {ident}: saving from a healthy voter")
     snap = take(kit, local, ident)
     snapshot_took = seconds(started)
+    kit.log(f"snapshot {ident}: {bk.human_bytes(snap.size)} verified; uploading to {key}")
     meta = BackupMeta(
         id=ident,
         key=key,
@@ -96,11 +99,14 @@ def create_backup(kit: Kit, _: NoParams) -> dict[str, Any]:
     logger.info("decision: create-backup id=%s to s3://%s/%s", ident, store.settings.bucket, key)
     uploading = time.monotonic()
     try:
-        verified = store.upload(local.file(ident), meta, _progress(f"upload {ident}", snap.size))
+        verified = store.upload(
+            local.file(ident), meta, _progress(kit, f"upload {ident}", snap.size)
+        )
     except StoreError as error:
         raise ActionRefused(f"backup {ident} failed, nothing listed: {error}") from error
     finally:
         local.remove(ident)  # the snapshot was taken for the upload; S3 holds it now, or none
+    kit.log(f"backup {ident}: the store's copy verified, manifest written")
     return {
         "backup-id": ident,
         "key": key,
@@ -183,7 +189,9 @@ def fetch(kit: Kit, backup_id: str) -> str:
         )
     local.prepare_incoming()
     try:
-        sha = store.download(meta, local.incoming(name), _progress(f"download {ident}", meta.size))
+        sha = store.download(
+            meta, local.incoming(name), _progress(kit, f"download {ident}", meta.size)
+        )
         size = os.path.getsize(local.incoming(name))
         if sha != meta.sha256 or size != meta.size:
             raise ActionRefused(

@@ -30,6 +30,7 @@ class Kit:
     app: str = ""
     is_leader: bool = False
     s3: S3Relation | None = None  # the s3-credentials relation, for the backup actions
+    log: Callable[[str], None] = logger.info  # a progress line `juju run` shows as it comes
 
     @property
     def etcd(self) -> Tools:

@@ -110,6 +110,7 @@ def _load(name: str, root: Path = REPO) -> dict[str, Any]:
 class ActionResult:
     results: dict[str, Any]
     failure: str | None
+    logs: list[str] = field(default_factory=list)  # event.log lines, as `juju run` shows them
 
 
 @dataclass
@@ -347,10 +348,12 @@ class Juju:
         try:
             with _in_pod(self.fqdn(unit)), self._charm_code():
                 out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
-            result = ActionResult(dict(unit.ctx.action_results or {}), None)
+            result = ActionResult(
+                dict(unit.ctx.action_results or {}), None, list(unit.ctx.action_logs)
+            )
         except testing.ActionFailed as failed:
             out = failed.state
-            result = ActionResult({}, failed.message)
+            result = ActionResult({}, failed.message, list(unit.ctx.action_logs))
         outcome = f"failed: {result.failure}" if result.failure else f"results {result.results}"
         self._record(unit, ("action", action), f"{outcome} ({time.monotonic() - started:.2f}s)")
         if out is not None:

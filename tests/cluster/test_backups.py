@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,10 +16,19 @@ import pytest
 from tests.bench.checks import assert_formed, client, wait_healthy, write_keys
 from tests.bench.juju import Juju
 from tests.bench.s3 import ACCESS_KEY, SECRET_KEY, S3Integrator, SeaweedS3
+from tests.cluster.conftest import PACKED
 from tests.cluster.test_restore import all_keys, settle_all
 
 BUCKET = "etcd-backups"
 PATH = "nightly/prod"
+
+
+@pytest.fixture
+def start(version: str, request: pytest.FixtureRequest) -> Callable[[], Juju]:
+    """A new model, as the suite's `bench` fixture makes it (the packed charm on the versions
+    in $ETCD_K8S_PACKED): the disaster-recovery test needs two, one after the other."""
+    charm_dir = request.getfixturevalue("unpacked_charm") if version in PACKED else None
+    return lambda: Juju.start(version, charm_dir=charm_dir)
 
 
 @pytest.fixture
@@ -56,6 +65,9 @@ def deployed(bench: Juju, server: SeaweedS3, units: int, protocol: str = "v1") -
 def backup(bench: Juju, leader: str) -> dict[str, Any]:
     made = bench.run_action(leader, "create-backup")
     assert made.failure is None, made.failure
+    # Progress as `juju run` shows it: the snapshot, the upload up to 100%, the verification.
+    assert any(line.startswith("upload backup-") and ": 100% " in line for line in made.logs)
+    assert made.logs[-1].endswith("the store's copy verified, manifest written"), made.logs
     return made.results
 
 
@@ -65,8 +77,10 @@ def listed(bench: Juju, unit: str) -> str:
     return str(answer.results["backups"])
 
 
-def test_backup_list_restore_then_disaster_recovery(version: str, s3: SeaweedS3) -> None:
-    with Juju.start(version) as bench:
+def test_backup_list_restore_then_disaster_recovery(
+    start: Callable[[], Juju], s3: SeaweedS3
+) -> None:
+    with start() as bench:
         leader = deployed(bench, s3, 3)
         # The requirer's side of the v1 protocol, as s3-integrator's library reads it.
         assert bench.s3_request["requested-secrets"] == '["access-key", "secret-key"]'
@@ -105,7 +119,7 @@ def test_backup_list_restore_then_disaster_recovery(version: str, s3: SeaweedS3)
 
     # Disaster: the application and every volume are gone. A new one, related to the same S3,
     # never held the data; it restores the backup, then grows.
-    with Juju.start(version) as fresh:
+    with start() as fresh:
         new_leader = deployed(fresh, s3, 1)
         assert all_keys(fresh) == {}
         assert ident in listed(fresh, new_leader)
@@ -137,11 +151,13 @@ GARBAGE = [
 
 
 @pytest.mark.parametrize("version", ["3.5"], indirect=True)
-def test_garbage_relation_data_is_refused_and_changes_nothing(version: str, s3: SeaweedS3) -> None:
+def test_garbage_relation_data_is_refused_and_changes_nothing(
+    start: Callable[[], Juju], s3: SeaweedS3
+) -> None:
     """v0 (keys in plain fields): each bad field shows in the app status by name, every backup
     action refuses with it, and nothing reaches the store; fixed, a backup goes through and the
     missing bucket is made."""
-    with Juju.start(version) as bench:
+    with start() as bench:
         leader = deployed(bench, s3, 1, protocol="v0")
         assert bench.s3 is not None
         good = dict(bench.s3.config)
@@ -169,10 +185,10 @@ def test_garbage_relation_data_is_refused_and_changes_nothing(version: str, s3: 
 
 
 @pytest.mark.parametrize("version", ["3.5"], indirect=True)
-def test_store_dying_mid_upload_leaves_no_backup(version: str, s3: SeaweedS3) -> None:
+def test_store_dying_mid_upload_leaves_no_backup(start: Callable[[], Juju], s3: SeaweedS3) -> None:
     """The S3 server is killed while the parts go up: the action fails, nothing is listed,
     no object exists; once the store is back the next backup clears the stale upload."""
-    with Juju.start(version) as bench:
+    with start() as bench:
         leader = deployed(bench, s3, 1)
         c = client(bench)
         blob = "x" * 100_000
