@@ -24,10 +24,12 @@ from literals import (
     CLIENT_RELATION,
     CONTAINER,
     PEER_RELATION,
+    S3_RELATION,
     STORAGE,
 )
 from relations.certificates import Certificates, Offers
 from relations.etcd_client import ClientRelations
+from relations.s3 import S3Relation
 from state import config
 from state.peers import PeerData
 from state.secrets import RootSecret
@@ -74,6 +76,8 @@ class EtcdK8sCharm(ops.CharmBase):
         for relation in (*CERTIFICATES_RELATIONS.values(), CLIENT_RELATION):
             for name in RELATION_EVENTS:
                 framework.observe(getattr(self.on[relation], name), self._reconcile)
+        for name in (*RELATION_EVENTS, "relation_joined"):
+            framework.observe(getattr(self.on[S3_RELATION], name), self._on_s3)
         framework.observe(self.on.data_storage_detaching, self._on_leaving)
         for name in registry.MODULES:
             framework.observe(getattr(self.on, f"{name.replace('-', '_')}_action"), self._on_action)
@@ -94,6 +98,13 @@ class EtcdK8sCharm(ops.CharmBase):
             broken = event.relation.id
         self._outcome = Reconciler(ctx, ClientRelations(self, broken_id=broken)).reconcile()
         self._unit_said = unit_status(self._outcome)
+
+    def _on_s3(self, event: ops.EventBase) -> None:
+        """The s3-credentials relation: the leader asks for the keys in a secret (v1); what
+        the provider sends is read when a backup action runs, and checked for the status."""
+        if self.unit.is_leader() and not isinstance(event, ops.RelationBrokenEvent):
+            S3Relation(self.model, self.app).request()
+        self._reconcile(event)
 
     def _context(self, budget: float, offers: Offers | None = None) -> UnitContext | None:
         """This unit's context, or None with the status that says why there is none yet."""
@@ -162,7 +173,14 @@ class EtcdK8sCharm(ops.CharmBase):
                 params: object = event.load_params(act.params)
             except ValueError as error:
                 raise ActionRefused(str(error)) from error
-            kit = registry.Kit(self._action_tools() if act.needs_etcd else None, self._storage())
+            kit = registry.Kit(
+                self._action_tools() if act.needs_etcd else None,
+                self._storage(),
+                app=self.app.name,
+                is_leader=self.unit.is_leader(),
+                s3=S3Relation(self.model, self.app),
+                log=event.log,
+            )
             results = act.handler(kit, params)
         except PartialFailure as error:
             event.set_results(error.results)
@@ -204,7 +222,8 @@ class EtcdK8sCharm(ops.CharmBase):
         relation = self.model.get_relation(PEER_RELATION)
         if self._outcome is None or relation is None:
             return
-        said = app_status(self._outcome, 1 + len(relation.units))
+        backups = S3Relation(self.model, self.app).problem() if self.unit.is_leader() else None
+        said = app_status(self._outcome, 1 + len(relation.units), backups_refused=backups)
         event.add_status(ops.StatusBase.from_name(said.name, said.message))
 
 

@@ -11,6 +11,7 @@ PEER_RELATION = "etcd-peers"
 CLIENT_RELATION = "etcd-client"
 CERTIFICATES_RELATIONS = {"peer": "peer-certificates", "client": "client-certificates"}
 STORAGE = "data"
+S3_RELATION = "s3-credentials"
 
 # ---- the workload container -------------------------------------------------------------------
 SERVICE = "etcd"
@@ -27,6 +28,11 @@ READY_CHECK = "etcd-healthy-voter"
 # peer reachable: Pebble sends SIGKILL after this long. Below Kubernetes' 30 s grace period.
 KILL_DELAY = "20s"
 DIGEST_PREFIX = "# options-digest: "  # the first line of the config file names its digest
+
+# ---- the s3 relation (interface s3, v1 and v0; app databags) ---------------------------------
+S3_SECRET_EXTRA = "secret-extra"  # v1: the id of the provider's secret with the keys
+S3_REQUESTED_SECRETS = "requested-secrets"
+S3_LIB_VERSION = "lib-version"
 
 # ---- peer unit databag (what each unit says of itself) ----------------------------------------
 UNIT_MEMBER_NAME = "member-name"

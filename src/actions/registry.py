@@ -15,6 +15,7 @@ from typing import Any
 from core.actions import ActionRefused
 from engine.tools import Tools
 from literals import STORAGE_ROOT
+from relations.s3 import S3Relation
 from workload.snapshots import Backups
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ class Kit:
     storage: Path | None
     app: str = ""
     is_leader: bool = False
+    s3: S3Relation | None = None  # the s3-credentials relation, for the backup actions
+    log: Callable[[str], None] = logger.info  # a progress line `juju run` shows as it comes
 
     @property
     def etcd(self) -> Tools:
@@ -113,6 +116,8 @@ MODULES = {
     "list-snapshots": "actions.snapshots",
     "remove-snapshot": "actions.snapshots",
     "restore": "actions.restore",
+    "create-backup": "actions.backups",
+    "list-backups": "actions.backups",
     "defrag": "actions.maintenance",
     "compact": "actions.maintenance",
     "alarm-list": "actions.maintenance",

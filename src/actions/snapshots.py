@@ -87,18 +87,10 @@ def _check_space(store: bk.Backups, status: EndpointStatus) -> None:
 
 @action("snapshot", SnapshotParams)
 def snapshot(kit: Kit, params: SnapshotParams) -> dict[str, Any]:
-    tools, store = kit.etcd, kit.backups()
+    store = kit.backups()
     name = _free_name(store, params.name)
-    view = view_with_quorum(tools, "snapshot")
-    client = tools.driver.voters_client(view)
-    source = _source(view, view.find(tools.ctx.me.member_name, tools.ctx.me.peer_url))
-    status = client.endpoint_status([url(source)])
-    if not status:
-        raise ActionRefused(f"member {toolbox.label(source)} did not answer a status call")
-    _check_space(store, status[0])
-    logger.info("decision: snapshot name=%s from member=%s", name, toolbox.label(source))
     started = time.monotonic()
-    meta = _save(kit, client, store, name, source, view, status[0])
+    meta = take(kit, store, name)
     # Never the one just taken, whatever the clock says.
     keep = params.keep
     removed = [n for n in store.beyond_retention(keep) if n != name] if keep else []
@@ -110,6 +102,21 @@ def snapshot(kit: Kit, params: SnapshotParams) -> dict[str, Any]:
         path=store.workload_file(name), took=seconds(started), removed=", ".join(removed) or "none"
     )
     return results
+
+
+def take(kit: Kit, store: bk.Backups, name: str) -> bk.SnapshotMeta:
+    """A verified snapshot `name` on this unit's storage, from a healthy voter (the snapshot
+    action's path, which create-backup shares): quorum, space and hashes checked."""
+    tools = kit.etcd
+    view = view_with_quorum(tools, "snapshot")
+    client = tools.driver.voters_client(view)
+    source = _source(view, view.find(tools.ctx.me.member_name, tools.ctx.me.peer_url))
+    status = client.endpoint_status([url(source)])
+    if not status:
+        raise ActionRefused(f"member {toolbox.label(source)} did not answer a status call")
+    _check_space(store, status[0])
+    logger.info("decision: snapshot name=%s from member=%s", name, toolbox.label(source))
+    return _save(kit, client, store, name, source, view, status[0])
 
 
 def _save(

@@ -200,6 +200,11 @@ CATALOGUE: tuple[Message, ...] = (
       '{healthy}/{units} units are healthy voters',
       'How many units run a healthy voter; waiting while that is short of all.',
       'None.'),
+    M('app.s3-refused', 'note',
+      'backups off: s3-credentials {why}',
+      'The S3 provider sent a field that breaks the s3 interface\'s rules (named first); '
+      'nothing of it is used, and create-backup, list-backups and restore backup-id= refuse.',
+      'Fix the provider\'s config (e.g. `juju config s3-integrator endpoint=...`).'),
     M('app.learner', 'note',
       'learner {member} joining',
       'A unit is joining.',

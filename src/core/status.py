@@ -64,7 +64,17 @@ def unit_status(outcome: Outcome) -> Status:
     return Status("active", message)
 
 
-def app_status(outcome: Outcome, units: int) -> Status:
+def app_status(outcome: Outcome, units: int, backups_refused: str | None = None) -> Status:
+    """The application's status; `backups_refused`: why the s3-credentials data is refused
+    (a note: etcd serves on, backups cannot run)."""
+    said = _app_status(outcome, units)
+    if backups_refused:
+        message = "; ".join((said.message, say("app.s3-refused", why=backups_refused)))
+        return Status(said.name, message)
+    return said
+
+
+def _app_status(outcome: Outcome, units: int) -> Status:
     verdict = outcome.verdict
     if verdict is not None and verdict.kind == "cut-off":
         return Status("waiting", verdict.message)

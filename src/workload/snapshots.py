@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from core.actions import ActionRefused
+from core.backups import human_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -188,12 +189,3 @@ def table(rows: list[tuple[str, int, SnapshotMeta | None]]) -> str:
         created = meta.created if meta else "(no sidecar)"
         lines.append(f"{name:<32} {human_bytes(size):>10} {revision:>10} {keys:>8}  {created}")
     return "\n".join(lines)
-
-
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"

@@ -50,7 +50,10 @@ RUNTIME = {
     "cryptography": "cryptography/__init__.py",
     "yaml": "yaml/__init__.py",
     "charmlibs.interfaces.tls_certificates": "charmlibs/interfaces/tls_certificates/__init__.py",
+    "boto3": "boto3/__init__.py",
+    "botocore": "botocore/__init__.py",
 }
+MAX_CHARM_MB = 20  # 15 MB with boto3: botocore's models for other services are left out
 
 
 def tracked(path: str) -> list[str]:
@@ -261,3 +264,42 @@ def test_a_hook_tool_without_an_answer_is_named(charm_copy: Path) -> None:
     assert run.unanswered == ["config-get"], run.logged()[-3:]
     assert run.returncode != 0
     assert any(f"exited with status {UNANSWERED_EXIT}" in line for line in run.logged("ERROR"))
+
+
+# ---- S3: boto3 with botocore's trimmed models ----------------------------------------------------
+
+
+def test_the_charm_stays_small(packed_charm: Path, unpacked_charm: Path) -> None:
+    assert packed_charm.stat().st_size < MAX_CHARM_MB * 1e6, packed_charm.stat().st_size
+    data = unpacked_charm / "venv" / "botocore" / "data"
+    assert sorted(p.name for p in data.iterdir()) == [
+        "_retry.json",
+        "endpoints.json",
+        "partitions.json",
+        "s3",
+        "sdk-default-configuration.json",
+        "sts",
+    ]
+
+
+def test_boto3_makes_an_s3_client_from_the_trimmed_models(unpacked_charm: Path) -> None:
+    """What workload/object_store.py does before its first request, with only the artifact."""
+    script = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(unpacked_charm / 'venv')!r}, {str(unpacked_charm / 'src')!r}]\n"
+        "from core.backups import S3Settings\n"
+        "from pathlib import Path\n"
+        "from workload.object_store import _client\n"
+        "s = S3Settings(bucket='b12', access_key='a', secret_key='s',"
+        " endpoint='http://127.0.0.1:9', uri_style='path')\n"
+        "c = _client(s, Path('/tmp'))\n"
+        "print(c.meta.service_model.service_name, c.meta.endpoint_url)\n"
+    )
+    out = subprocess.run(
+        [interpreter_for(unpacked_charm), "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["s3", "http://127.0.0.1:9"]

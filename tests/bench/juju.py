@@ -55,6 +55,7 @@ from tests.bench.client_v1_charm import META as V1_META
 from tests.bench.client_v1_charm import BenchV1ClientCharm
 from tests.bench.network import Network
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH, Pod
+from tests.bench.s3 import INTEGRATOR, S3Integrator
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ PROVIDER = "self-signed-certificates"
 TLS_RELATION_IDS = {"peer-certificates": 20, "client-certificates": 21}
 CLIENT_RELATION = "etcd-client"
 FIRST_CLIENT_RELATION_ID = 30
+S3_RELATION = "s3-credentials"
+S3_RELATION_ID = 40
 
 Event = tuple[str, ...]  # ("config-changed",), ("relation-changed", "etcd-k8s/1"), ...
 
@@ -81,6 +84,7 @@ COALESCED = frozenset(
         "secret-changed",
         "tls-changed",
         "client-changed",
+        "s3-changed",
     }
 )
 
@@ -106,6 +110,7 @@ def _load(name: str, root: Path = REPO) -> dict[str, Any]:
 class ActionResult:
     results: dict[str, Any]
     failure: str | None
+    logs: list[str] = field(default_factory=list)  # event.log lines, as `juju run` shows them
 
 
 @dataclass
@@ -190,6 +195,11 @@ class Juju:
     paused: set[str] = field(default_factory=set)  # units whose agent reaches no controller
     domain: str = "cluster.local"  # the Kubernetes cluster's DNS domain
     artifact: ArtifactCharm | None = None  # the charm as packed, instead of the working tree
+    s3: S3Integrator | None = None  # s3-integrator, related on s3-credentials
+    s3_request: dict[str, str] = field(default_factory=dict)  # etcd-k8s's app data there
+    s3_offer: dict[str, str] = field(default_factory=dict)  # s3-integrator's app data
+    s3_secret: dict[str, str] | None = None  # the content of its secret-extra secret
+    s3_secret_revision: int = 0
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -264,6 +274,8 @@ class Juju:
             for app in self.client_apps.values():
                 if not app.gone:
                     self._queue_client_join(unit, app.relation_id)
+            if self.s3 is not None:
+                unit.queue.extend([("s3-created",), ("s3-joined",), ("s3-changed",)])
         return new
 
     def move_leader(self, to: str) -> None:
@@ -336,10 +348,12 @@ class Juju:
         try:
             with _in_pod(self.fqdn(unit)), self._charm_code():
                 out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
-            result = ActionResult(dict(unit.ctx.action_results or {}), None)
+            result = ActionResult(
+                dict(unit.ctx.action_results or {}), None, list(unit.ctx.action_logs)
+            )
         except testing.ActionFailed as failed:
             out = failed.state
-            result = ActionResult({}, failed.message)
+            result = ActionResult({}, failed.message, list(unit.ctx.action_logs))
         outcome = f"failed: {result.failure}" if result.failure else f"results {result.results}"
         self._record(unit, ("action", action), f"{outcome} ({time.monotonic() - started:.2f}s)")
         if out is not None:
@@ -394,6 +408,40 @@ class Juju:
             for unit in self.units.values():
                 if relation in unit.tls_bags and relation not in unit.tls_broken:
                     unit.queue.append(("tls-changed", relation))
+
+    # ---- s3-integrator ------------------------------------------------------------------------
+
+    def relate_s3(self, integrator: S3Integrator) -> None:
+        """`juju integrate etcd-k8s:s3-credentials s3-integrator`."""
+        assert self.s3 is None
+        self.s3 = integrator
+        self.s3_request = {}
+        self._answer_s3()
+        for unit in self.units.values():
+            unit.queue.extend([("s3-created",), ("s3-joined",), ("s3-changed",)])
+
+    def configure_s3(self, **config: str) -> None:
+        """`juju config s3-integrator ...`: its whole config becomes `config`."""
+        assert self.s3 is not None
+        self.s3.config = dict(config)
+        self._answer_s3()
+
+    def _answer_s3(self) -> None:
+        """s3-integrator publishes what it has; a change queues relation-changed (or
+        secret-changed for new keys) on every etcd-k8s unit."""
+        if self.s3 is None:
+            return
+        bag, content = self.s3.answer(self.s3_request)
+        if content != self.s3_secret and content is not None:
+            if self.s3_secret is not None:
+                for unit in self.units.values():
+                    unit.queue.append(("secret-changed", self.s3.secret_id))
+            self.s3_secret = content
+            self.s3_secret_revision += 1
+        if bag != self.s3_offer:
+            self.s3_offer = bag
+            for unit in self.units.values():
+                unit.queue.append(("s3-changed",))
 
     # ---- client applications --------------------------------------------------------------------
 
@@ -647,6 +695,14 @@ class Juju:
                         other.queue.append(("relation-changed", ""))
             self.app_status = out.app_status
             self._commit_client_answers(out)
+            if self.s3 is not None:
+                try:
+                    request = dict(out.get_relation(S3_RELATION_ID).local_app_data)
+                except (KeyError, ValueError):
+                    request = self.s3_request
+                if request != self.s3_request:
+                    self.s3_request = request
+                    self._answer_s3()
         unit.deferred = list(out.deferred)
         unit.stored_states = out.stored_states
         # Juju keeps a unit's own secrets; the application's are the leader's to change.
@@ -747,12 +803,13 @@ class Juju:
             if app.relation_id in unit.client_relations
             for s in app.secrets
         ]
+        s3_relations, s3_secrets = self._s3_state()
         address = self.network.pods[unit.pod_name].address if unit.pod.net else "192.0.2.1"
         return testing.State(
             leader=self.leader == unit.name,
             config=dict(self.config),
-            relations={relation, *tls_relations, *client_relations},
-            secrets=[*unit.secrets, *self.app_secrets.values(), *granted],
+            relations={relation, *tls_relations, *client_relations, *s3_relations},
+            secrets=[*unit.secrets, *self.app_secrets.values(), *granted, *s3_secrets],
             networks={
                 testing.Network(
                     PEER, bind_addresses=[testing.BindAddress([testing.Address(address)])]
@@ -771,6 +828,30 @@ class Juju:
                 else {}
             ),
         )
+
+    def _s3_state(self) -> tuple[list[Any], list[Any]]:
+        if self.s3 is None:
+            return [], []
+        relation = testing.Relation(
+            S3_RELATION,
+            id=S3_RELATION_ID,
+            interface="s3",
+            remote_app_name=INTEGRATOR,
+            remote_app_data=dict(self.s3_offer),
+            remote_units_data={0: {}},
+            local_app_data=dict(self.s3_request),
+        )
+        secrets = []
+        if self.s3_secret is not None:  # granted to the relation: every unit reads it
+            secrets.append(
+                testing.Secret(
+                    tracked_content=dict(self.s3_secret),
+                    latest_content=dict(self.s3_secret),
+                    id=self.s3.secret_id,
+                    label=None,
+                )
+            )
+        return [relation], secrets
 
     def _event(self, unit: Unit, event: Event, state: testing.State) -> Any:
         on = unit.ctx.on
@@ -805,6 +886,13 @@ class Juju:
                 return on.relation_departed(client_relation, remote_unit=0, departing_unit=0)
             if kind == "client-broken":
                 return on.relation_broken(client_relation)
+        if kind.startswith("s3-"):
+            s3_relation = state.get_relation(S3_RELATION_ID)
+            if kind == "s3-created":
+                return on.relation_created(s3_relation)
+            if kind == "s3-joined":
+                return on.relation_joined(s3_relation, remote_unit=0)
+            return on.relation_changed(s3_relation, remote_unit=0)
         if kind == "secret-changed":
             secret = next(s for s in state.secrets if s.id == event[1])
             return on.secret_changed(secret)

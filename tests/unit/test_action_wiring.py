@@ -77,7 +77,7 @@ def test_actions_need_the_workload(action: str) -> None:
     [
         ("snapshot", {"keep": -1}, "keep must be a whole number"),
         ("compact", {"revision": True}, "revision must be a whole number"),
-        ("restore", {}, "name= is required"),
+        ("restore", {}, "give name= (a snapshot on this unit) or backup-id="),
         ("move-leader", {}, "to= is required"),
     ],
 )

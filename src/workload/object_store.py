@@ -1,0 +1,353 @@
+"""The S3 bucket backups go to, through boto3: make the bucket, upload a snapshot in parts
+(hashed in the same pass), verify what the store holds, list, download, delete.
+
+boto3 (and botocore's service models) take about a second to import: only the backup actions
+import this module, and it imports boto3 only when a store is opened, so hooks stay cheap."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from core.backups import METADATA_SUFFIX, S3Settings, composite_etag
+
+logger = logging.getLogger(__name__)
+
+PART_SIZE = 16 * 1024 * 1024  # S3 wants 5 MiB at least per part but the last; 10,000 at most
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0
+
+
+class StoreError(Exception):
+    """S3 refused or could not be reached; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class BackupMeta:
+    """What a backup's manifest (and its object's S3 metadata) record."""
+
+    id: str
+    key: str
+    size: int
+    sha256: str
+    revision: int
+    keys: int
+    etcd_version: str
+    cluster_id: str
+    member: str
+    app: str
+    created: str
+    etag: str = ""
+
+    @classmethod
+    def from_json(cls, text: str) -> BackupMeta:
+        raw = json.loads(text)
+        fields = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One object under the application's prefix: its manifest when it has one."""
+
+    id: str
+    key: str
+    size: int
+    meta: BackupMeta | None
+
+
+class ObjectStore:
+    """One bucket, as S3Settings describe it."""
+
+    def __init__(self, settings: S3Settings, workdir: Path):
+        self.settings = settings
+        self._client = _client(settings, workdir)
+
+    def _call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        import botocore.exceptions
+
+        try:
+            return fn(**kwargs)
+        except botocore.exceptions.ClientError as error:
+            info = error.response.get("Error", {})
+            raise StoreError(
+                f"S3 {what} refused: {info.get('Code', '?')} {info.get('Message', '')}".strip()
+            ) from error
+        except botocore.exceptions.BotoCoreError as error:
+            raise StoreError(f"S3 {what} failed: {error}") from error
+
+    def ensure_bucket(self) -> bool:
+        """Make the bucket when it is missing. True when this call made it."""
+        import botocore.exceptions
+
+        bucket = self.settings.bucket
+        try:
+            self._client.head_bucket(Bucket=bucket)
+            return False
+        except botocore.exceptions.ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in ("403", "AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"):
+                raise StoreError(
+                    f"S3 refused access to bucket {bucket!r} ({code}): wrong credentials, or "
+                    "no rights on the bucket"
+                ) from error
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                raise StoreError(f"S3 bucket {bucket!r} not usable: {code}") from error
+        except botocore.exceptions.BotoCoreError as error:
+            raise StoreError(f"S3 unreachable: {error}") from error
+        args: dict[str, Any] = {"Bucket": bucket}
+        region = self.settings.region
+        if region and region != "us-east-1" and not self.settings.endpoint:
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._client.create_bucket(**args)
+        except botocore.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return False
+            raise StoreError(f"S3 create-bucket {bucket!r} refused: {code}") from error
+        logger.info("decision: created S3 bucket %s", bucket)
+        return True
+
+    def abort_stale(self, prefix: str) -> list[str]:
+        """Abort the multipart uploads a failed earlier backup left under `prefix` (its store
+        went away before the abort reached it): their parts are no backup and cost space."""
+        answer = self._call(
+            "list-multipart-uploads",
+            self._client.list_multipart_uploads,
+            Bucket=self.settings.bucket,
+            Prefix=prefix,
+        )
+        aborted = []
+        for upload in answer.get("Uploads", []):
+            self._abort(upload["Key"], upload["UploadId"])
+            aborted.append(upload["Key"])
+        if aborted:
+            logger.info("decision: aborted stale S3 uploads %s", aborted)
+        return aborted
+
+    def upload(self, path: Path, meta: BackupMeta, progress: Callable[[int], None]) -> BackupMeta:
+        """Stream `path` up in parts, each with its MD5 for the store to check, hashing sha256
+        in the same pass; then check the store's object against what was read (size, the
+        multipart ETag, the metadata) and only then write the manifest that lists it. Any
+        failure aborts the upload or deletes the object: no partial backup stays."""
+        bucket, key = self.settings.bucket, meta.key
+        extra: dict[str, Any] = {"Metadata": _s3_metadata(meta)}
+        if self.settings.storage_class:
+            extra["StorageClass"] = self.settings.storage_class
+        started = self._call(
+            "create-multipart-upload",
+            self._client.create_multipart_upload,
+            Bucket=bucket,
+            Key=key,
+            **extra,
+        )
+        upload_id = started["UploadId"]
+        try:
+            parts, md5s, sha = self._parts(path, key, upload_id, progress)
+            if sha != meta.sha256:
+                raise StoreError("the snapshot changed while uploading (sha256 differs)")
+            self._call(
+                "complete-multipart-upload",
+                self._client.complete_multipart_upload,
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        try:
+            verified = self._verify(meta, composite_etag(md5s))
+            self._put_manifest(verified)
+        except BaseException:
+            self._delete_quietly(key)
+            raise
+        return verified
+
+    def _parts(
+        self, path: Path, key: str, upload_id: str, progress: Callable[[int], None]
+    ) -> tuple[list[dict[str, Any]], list[bytes], str]:
+        import base64
+
+        sha = hashlib.sha256()
+        parts: list[dict[str, Any]] = []
+        md5s: list[bytes] = []
+        sent = 0
+        with path.open("rb") as handle:
+            for number, chunk in enumerate(iter(lambda: handle.read(PART_SIZE), b""), 1):
+                sha.update(chunk)
+                md5 = hashlib.md5(chunk).digest()
+                answer = self._call(
+                    f"upload-part {number}",
+                    self._client.upload_part,
+                    Bucket=self.settings.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=chunk,
+                    ContentMD5=base64.b64encode(md5).decode(),
+                )
+                if answer.get("ETag", "").strip('"') != md5.hex():
+                    raise StoreError(f"S3 part {number} came back with another checksum")
+                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+                md5s.append(md5)
+                sent += len(chunk)
+                progress(sent)
+        if not parts:
+            raise StoreError("the snapshot file is empty")
+        return parts, md5s, sha.hexdigest()
+
+    def _verify(self, meta: BackupMeta, etag: str) -> BackupMeta:
+        head = self._call(
+            "head-object", self._client.head_object, Bucket=self.settings.bucket, Key=meta.key
+        )
+        stored = head.get("ETag", "").strip('"')
+        if head.get("ContentLength") != meta.size:
+            raise StoreError(f"S3 holds {head.get('ContentLength')} bytes, {meta.size} were sent")
+        if stored != etag:
+            raise StoreError(f"S3 object checksum {stored} is not the uploaded parts' {etag}")
+        if head.get("Metadata", {}).get("sha256") != meta.sha256:
+            raise StoreError("S3 object metadata lost the sha256")
+        return BackupMeta(**{**asdict(meta), "etag": stored})
+
+    def _put_manifest(self, meta: BackupMeta) -> None:
+        self._call(
+            "put-object (manifest)",
+            self._client.put_object,
+            Bucket=self.settings.bucket,
+            Key=meta.key + METADATA_SUFFIX,
+            Body=json.dumps(asdict(meta), indent=1, sort_keys=True).encode(),
+            ContentType="application/json",
+        )
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self.settings.bucket, Key=key, UploadId=upload_id
+            )
+        except Exception as error:  # the store is gone: its own expiry removes the parts
+            logger.warning("could not abort the upload of %s: %s", key, error)
+
+    def _delete_quietly(self, key: str) -> None:
+        for name in (key, key + METADATA_SUFFIX):
+            try:
+                self._client.delete_object(Bucket=self.settings.bucket, Key=name)
+            except Exception as error:
+                logger.warning("could not delete %s: %s", name, error)
+
+    def listing(self, prefix: str) -> list[Listed]:
+        """Backups under `prefix`: objects, each with its manifest if it has one."""
+        objects: dict[str, int] = {}
+        manifests: set[str] = set()
+        for item in self._objects(prefix):
+            name = item["Key"]
+            if name.endswith(METADATA_SUFFIX):
+                manifests.add(name.removesuffix(METADATA_SUFFIX))
+            elif "/" not in name.removeprefix(prefix):
+                objects[name] = int(item["Size"])
+        rows = []
+        for key, size in objects.items():
+            meta = self.manifest(key) if key in manifests else None
+            rows.append(Listed(key.removeprefix(prefix), key, size, meta))
+        return rows
+
+    def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = self._call(
+            "list-objects", paginator.paginate, Bucket=self.settings.bucket, Prefix=prefix
+        )
+        import botocore.exceptions
+
+        try:
+            for page in pages:
+                yield from page.get("Contents", [])
+        except botocore.exceptions.ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchBucket":
+                return
+            raise StoreError(f"S3 list-objects refused: {code}") from error
+        except botocore.exceptions.BotoCoreError as error:
+            raise StoreError(f"S3 list-objects failed: {error}") from error
+
+    def manifest(self, key: str) -> BackupMeta | None:
+        try:
+            answer = self._call(
+                "get-object (manifest)",
+                self._client.get_object,
+                Bucket=self.settings.bucket,
+                Key=key + METADATA_SUFFIX,
+            )
+            return BackupMeta.from_json(answer["Body"].read().decode())
+        except StoreError:
+            return None
+        except (ValueError, TypeError, KeyError) as error:
+            logger.warning("ignoring the unreadable manifest of %s: %s", key, error)
+            return None
+
+    def download(self, meta: BackupMeta, dest: Path, progress: Callable[[int], None]) -> str:
+        """Stream the object into `dest`, hashing as it comes. Returns its sha256."""
+        answer = self._call(
+            "get-object", self._client.get_object, Bucket=self.settings.bucket, Key=meta.key
+        )
+        sha = hashlib.sha256()
+        got = 0
+        import botocore.exceptions
+
+        try:
+            with dest.open("wb") as handle:
+                for chunk in answer["Body"].iter_chunks(PART_SIZE // 4):
+                    sha.update(chunk)
+                    handle.write(chunk)
+                    got += len(chunk)
+                    progress(got)
+        except (botocore.exceptions.BotoCoreError, ConnectionError) as error:
+            raise StoreError(f"S3 download of {meta.key} broke off: {error}") from error
+        return sha.hexdigest()
+
+
+def _s3_metadata(meta: BackupMeta) -> dict[str, str]:
+    """x-amz-meta-* headers: the manifest's facts travel with the object too."""
+    wanted = ("sha256", "revision", "keys", "etcd_version", "cluster_id", "member", "created")
+    return {name.replace("_", "-"): str(getattr(meta, name)) for name in wanted}
+
+
+def _client(settings: S3Settings, workdir: Path) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    addressing = {"host": "virtual", "path": "path"}.get(settings.uri_style or "", "auto")
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"max_attempts": 3, "mode": "standard"},
+        s3={"addressing_style": addressing},
+        signature_version="s3" if settings.api_version == "2" else "s3v4",
+        # S3-compatible stores vary in the flexible checksums botocore now sends by default;
+        # every part carries its Content-MD5 instead, which they all check.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    verify: bool | str = True
+    if settings.ca_chain:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="s3-ca-", suffix=".pem", dir=workdir, delete=False
+        ) as bundle:
+            bundle.write("".join(settings.ca_chain))
+        verify = bundle.name
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.endpoint,
+        region_name=settings.region or "us-east-1",
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        config=config,
+        verify=verify,
+    )
