@@ -179,20 +179,26 @@ class Monitor:
 
     def _loop(self) -> None:
         while not self._stop.wait(TICK):
-            now = time.monotonic()
-            with self.lock:
-                due = [
-                    (unit, pod, state)
-                    for unit, pod in self.pods()
-                    for state in pod.checks.values()
-                    if not state.running and now >= state.next_run and pod.net is not None
-                ]
-                for _, _, state in due:
-                    state.running = True
+            try:
+                due = self._due(time.monotonic())
+            except RuntimeError:  # a pod's checks changed under us (it was deleted): next tick
+                continue
             for unit, pod, state in due:
                 threading.Thread(
                     target=self._run, args=(unit, pod, state), name="pebble-check", daemon=True
                 ).start()
+
+    def _due(self, now: float) -> list[tuple[Any, Any, CheckState]]:
+        with self.lock:
+            due = [
+                (unit, pod, state)
+                for unit, pod in self.pods()
+                for state in list(pod.checks.values())
+                if not state.running and now >= state.next_run and pod.net is not None
+            ]
+            for _, _, state in due:
+                state.running = True
+            return due
 
     def _run(self, unit: Any, pod: Any, state: CheckState) -> None:
         ok, error = probe(pod, state.spec)

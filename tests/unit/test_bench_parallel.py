@@ -7,6 +7,7 @@ os.environ."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -309,3 +310,26 @@ def test_each_hook_thread_has_its_own_environment() -> None:
     assert seen == {"u/0": "u/0", "u/1": "u/1"}
     assert os.environ.get("JUJU_UNIT_NAME") == before
     assert "PATH" in os.environ.copy() and len(os.environ) > 0
+
+
+def test_the_monitor_runs_due_checks_and_reports_failure_and_recovery() -> None:
+    failing = health.CheckSpec("ready", "ready", period=0.05, timeout=2.0, threshold=2,
+                               argv=("false",))  # fmt: skip
+    pod = SimpleNamespace(name="p", net=object(), checks={}, launcher=lambda: [])
+    health.sync(pod.checks, {"ready": failing}, now=0.0)
+    lock = threading.Condition()
+    seen: list[tuple[str, str]] = []
+    monitor = health.Monitor(lambda: [("u/0", pod)], lambda u, c, n: seen.append((c, n)), lock)
+    monitor.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen == [("failed", "ready")]
+        with lock:
+            pod.checks["ready"].spec = dataclasses.replace(failing, argv=("true",))
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen == [("failed", "ready"), ("recovered", "ready")]
+    finally:
+        monitor.stop()
