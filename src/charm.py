@@ -13,7 +13,7 @@ from actions import registry
 from core.actions import ActionRefused, PartialFailure
 from core.messages import say
 from core.recovery import RebuildRefused
-from core.status import Outcome, Status, app_status, unit_status
+from core.status import Outcome, Status, app_status, unit_status, with_failing_checks
 from engine import departure
 from engine.context import ACTION_BUDGET, HOOK_BUDGET, Deadline, UnitContext
 from engine.reconciler import Reconciler
@@ -47,6 +47,9 @@ RECONCILE_EVENTS = (
     "leader_elected",
     "update_status",
     "etcd_pebble_ready",
+    # A health check went down or came back: look again at once (and say so in the status).
+    "etcd_pebble_check_failed",
+    "etcd_pebble_check_recovered",
     "data_storage_attached",
     "secret_changed",  # a client charm's new certificate comes as a new revision of its secret
 )
@@ -214,9 +217,8 @@ class EtcdK8sCharm(ops.CharmBase):
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         if self._unit_said is not None:
-            event.add_status(
-                ops.StatusBase.from_name(self._unit_said.name, self._unit_said.message)
-            )
+            said = with_failing_checks(self._unit_said, self.workload.failing_checks())
+            event.add_status(ops.StatusBase.from_name(said.name, said.message))
 
     def _on_collect_app_status(self, event: ops.CollectStatusEvent) -> None:
         relation = self.model.get_relation(PEER_RELATION)

@@ -140,6 +140,11 @@ CATALOGUE: tuple[Message, ...] = (
       'config change waits for a rolling restart',
       'This member runs an older config; its turn comes.',
       _NONE),
+    M('check.failing', 'note',
+      'Pebble check {names} failing',
+      "The container's Pebble reports these health checks down (the `ready` one takes the pod out "
+      'of the Service and holds a rolling refresh); the charm reconciles when one fails.',
+      'Read `juju status` and the etcd log; a check recovers by itself once the member serves.'),
     M('restart.waits', 'note',
       'restarts wait: {why}',
       'The leader grants no restart turn while the cluster is not healthy.',

@@ -64,6 +64,14 @@ def unit_status(outcome: Outcome) -> Status:
     return Status("active", message)
 
 
+def with_failing_checks(status: Status, failing: tuple[str, ...]) -> Status:
+    """The unit's status, saying which of its Pebble health checks are down."""
+    if not failing:
+        return status
+    message = f"{status.message}; {say('check.failing', names=', '.join(sorted(failing)))}"
+    return Status(status.name, message)
+
+
 def app_status(outcome: Outcome, units: int, backups_refused: str | None = None) -> Status:
     """The application's status; `backups_refused`: why the s3-credentials data is refused
     (a note: etcd serves on, backups cannot run)."""

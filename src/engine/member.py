@@ -194,12 +194,12 @@ class MemberDriver:
     def add_learner(self, view: m.ClusterView, unit: m.UnitInfo) -> m.Member:
         """etcd refuses a member add until its leader has seen every voter for 5 s (right
         after a promotion, say): that is worth waiting for here, not at the next hook. A try
-        that timed out may have gone through: the retry then finds the peer URL taken, and
-        the member is the one the list holds for it."""
-        client = self.leader_client(view)
+        that timed out may have gone through, or another unit's hook (an old leader's, still
+        running) added the same joiner at the same time: the peer URL is then taken, and the
+        member is the one the list holds for it, which this hook adopts."""
         added: list[m.Member] = []
 
-        def add() -> None:
+        def add(client: Etcdctl) -> None:
             try:
                 added.append(client.member_add_learner(unit.member_name, unit.peer_url))
             except EtcdctlError as error:
@@ -208,9 +208,10 @@ class MemberDriver:
                 found = [x for x in client.member_list().members if unit.peer_url in x.peer_urls]
                 if not found:
                     raise
+                logger.info("decision: adopt-member id=%s (already added)", found[0].id)
                 added.append(found[0])
 
-        self.patiently(add, "a member add")
+        self.on_leader(view, add, "a member add")
         return added[-1]
 
     def remove(self, view: m.ClusterView, step: RemoveMember) -> bool:
@@ -218,13 +219,33 @@ class MemberDriver:
         logger.info(
             "decision: remove-member id=%s name=%s (%s)", member.id, member.name, step.reason
         )
-        client = self.leader_client(view, without=member.id)
         try:
-            self.patiently(lambda: client.member_remove(member.id), "a member remove")
+            self.on_leader(view, lambda c: c.member_remove(member.id), "a member remove", member.id)
         except EtcdctlError as error:
             if not error.member_not_found:
                 raise
         return True
+
+    def on_leader(
+        self,
+        view: m.ClusterView,
+        call: Callable[[Etcdctl], object],
+        what: str,
+        without: str | None = None,
+    ) -> None:
+        """A membership call to the raft leader, patiently; each retry lists the members
+        again: the leader of the hook's first view may be a member another unit's hook has
+        just removed (two units leaving at once), which then answers nothing or `raft:
+        stopped`."""
+        current, tries = [view], [0]
+
+        def attempt() -> None:
+            if tries[0]:
+                current[0] = self.observer.live_view() or current[0]
+            tries[0] += 1
+            call(self.leader_client(current[0], without=without))
+
+        self.patiently(attempt, what)
 
     def promote(self, view: m.ClusterView, member: m.Member) -> bool:
         """Promote as soon as etcd accepts it: 'not in sync' means retry now, not next hook."""
@@ -237,7 +258,7 @@ class MemberDriver:
         )
 
         logger.info("decision: promote member=%s id=%s", member.name, member.id)
-        client = self.leader_client(view)
+        views = [view]
         patience = self.ctx.deadline.budget(PROMOTE_PATIENCE, "a promotion")
         try:
             for attempt in Retrying(
@@ -246,7 +267,9 @@ class MemberDriver:
                 stop=stop_after_delay(patience),
             ):
                 with attempt:
-                    client.member_promote(member.id)
+                    if attempt.retry_state.attempt_number > 1:  # the leader may have moved
+                        views.append(self.observer.live_view() or views[-1])
+                    self.leader_client(views[-1]).member_promote(member.id)
         except RetryError:
             logger.warning("learner %s still not in sync after %.0fs", member.id, patience)
             return False
@@ -263,8 +286,7 @@ class MemberDriver:
         member = view.find(self.ctx.me.member_name, self.ctx.me.peer_url)
         assert member is not None
         logger.info("decision: member-update id=%s peer-url=%s", member.id, url)
-        client = self.leader_client(view)
-        self.patiently(lambda: client.member_update(member.id, url), "a member update")
+        self.on_leader(view, lambda c: c.member_update(member.id, url), "a member update")
 
     def move_leader(self, view: m.ClusterView, to: m.Member, why: str) -> None:
         logger.info("decision: move-leader to=%s id=%s (%s)", to.name, to.id, why)
@@ -288,12 +310,17 @@ class MemberDriver:
 
 
 def _cluster_unhealthy(error: BaseException) -> bool:
-    """etcd's 5 s rule after a membership change, or a change that did not commit in time
-    (seen right after a promotion with auth on): both pass, and a retry is safe."""
-    return isinstance(error, EtcdctlError) and (error.cluster_unhealthy or error.timed_out)
+    """etcd's 5 s rule after a membership change, a change that did not commit in time (seen
+    right after a promotion with auth on), or a member that is stopping as it answers (it has
+    just been removed): all pass, and a retry, which lists the members again, is safe."""
+    return isinstance(error, EtcdctlError) and (
+        error.cluster_unhealthy or error.timed_out or error.member_stopping
+    )
 
 
 def _promote_retryable(error: BaseException) -> bool:
     """Not in sync yet, or the conf change did not commit in time (seen right after a
     leadership change, with auth on): both pass; any other answer is final."""
-    return isinstance(error, EtcdctlError) and (error.learner_not_in_sync or error.timed_out)
+    return isinstance(error, EtcdctlError) and (
+        error.learner_not_in_sync or error.timed_out or error.member_stopping
+    )

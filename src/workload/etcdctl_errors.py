@@ -63,8 +63,18 @@ class EtcdctlError(Exception):
 
     @property
     def peer_url_exists(self) -> bool:
-        """member add of a peer URL already listed (an earlier try went through)."""
-        return "Peer URLs already exists" in self.stderr
+        """member add of a peer URL already listed: an earlier try went through, or another
+        unit's hook added the same joiner at the same time (etcd then may answer either)."""
+        return any(
+            text in self.stderr
+            for text in ("Peer URLs already exists", "member ID already exist", "ID exists")
+        )
+
+    @property
+    def member_stopping(self) -> bool:
+        """The member asked is stopping: it has just applied its own removal (two units leaving
+        at once), or its pod is going. Another member will answer the retry."""
+        return "raft: stopped" in self.stderr or "server stopped" in self.stderr
 
     @property
     def not_a_learner(self) -> bool:

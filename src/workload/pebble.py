@@ -50,6 +50,13 @@ class Workload:
     def ready(self) -> bool:
         return self.container.can_connect()
 
+    def failing_checks(self) -> tuple[str, ...]:
+        """The names of Pebble's health checks that are down now (none without Pebble)."""
+        if not self.ready:
+            return ()
+        checks = self.container.get_checks()
+        return tuple(n for n, c in checks.items() if c.status == ops.pebble.CheckStatus.DOWN)
+
     def run(
         self,
         argv: list[str],

@@ -15,6 +15,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -452,6 +453,9 @@ class ArtifactCharm:
     root: Path
     charm_type: type = object
     modules: dict[str, ModuleType] = field(default_factory=dict)
+    users: int = 0  # hooks running its code now
+    _saved: dict[str, ModuleType] = field(default_factory=dict)
+    _saved_path: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, root: Path) -> ArtifactCharm:
@@ -482,20 +486,38 @@ class ArtifactCharm:
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        names = self.own_names()
-
-        def own(name: str) -> bool:
-            return name.split(".", 1)[0] in names
-
-        saved = {n: sys.modules.pop(n) for n in list(sys.modules) if own(n)}
-        sys.modules.update(self.modules)
-        saved_path = list(sys.path)
-        sys.path[:0] = [str(self.root / "src"), str(self.root / "venv")]
-        importlib.invalidate_caches()
+        """The artifact's modules in place while any hook runs: in the bench's parallel mode
+        several units' hooks overlap, so the first in swaps them in and the last out back."""
+        with _ACTIVE_LOCK:
+            if self.users == 0:
+                self._swap_in()
+            self.users += 1
         try:
             yield
         finally:
-            for name in [n for n in sys.modules if own(n)]:
-                self.modules[name] = sys.modules.pop(name)
-            sys.modules.update(saved)
-            sys.path[:] = saved_path
+            with _ACTIVE_LOCK:
+                self.users -= 1
+                if self.users == 0:
+                    self._swap_out()
+
+    def _swap_in(self) -> None:
+        names = self.own_names()
+        self._saved = {n: sys.modules.pop(n) for n in list(sys.modules) if _own(n, names)}
+        sys.modules.update(self.modules)
+        self._saved_path = list(sys.path)
+        sys.path[:0] = [str(self.root / "src"), str(self.root / "venv")]
+        importlib.invalidate_caches()
+
+    def _swap_out(self) -> None:
+        names = self.own_names()
+        for name in [n for n in sys.modules if _own(n, names)]:
+            self.modules[name] = sys.modules.pop(name)
+        sys.modules.update(self._saved)
+        sys.path[:] = self._saved_path
+
+
+_ACTIVE_LOCK = threading.Lock()
+
+
+def _own(module: str, names: set[str]) -> bool:
+    return module.split(".", 1)[0] in names

@@ -17,7 +17,10 @@ Juju semantics modelled:
   every unit; a secret granted over a relation seen by the other application;
 - client applications (client_charm.py, one unit each) related on `etcd-client`: app databags
   both ways, relation-changed on the other side when one changes, relation-broken on removal.
-Units run one hook at a time across the model; the scheduler decides the interleaving.
+- Pebble's health checks (health.py) at their period: pebble-check-failed / -recovered.
+How hooks are scheduled (scheduler.py): serially, one hook at a time across the model in an
+order a policy picks (the default; reproducible), or with BENCH_MODE=parallel as Juju does, each
+unit's hooks in its own thread, all units at once (seeded by BENCH_SEED).
 """
 
 from __future__ import annotations
@@ -28,22 +31,21 @@ import logging
 import os
 import random
 import shutil
-import socket
 import tempfile
 import threading
 import time
-import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from ops import testing
-from scenario import _runtime as scenario_runtime
 
+from tests.bench import health
 from tests.bench import pebble as bench_pebble
+from tests.bench import scheduler as scheduler_module
 from tests.bench.artifact import ArtifactCharm
 from tests.bench.binaries import bin_dir
 from tests.bench.ca import Authority, Identity, Provider, requests_in
@@ -53,6 +55,23 @@ from tests.bench.client_charm import BenchClientCharm
 from tests.bench.client_v1_charm import CONFIG as V1_CONFIG
 from tests.bench.client_v1_charm import META as V1_META
 from tests.bench.client_v1_charm import BenchV1ClientCharm
+from tests.bench.juju_hooks import (
+    APP,
+    CLIENT_RELATION,
+    MODEL,
+    PEER,
+    PROVIDER,
+    RELATION_ID,
+    S3_RELATION,
+    S3_RELATION_ID,
+    TLS_RELATION_IDS,
+    Event,
+    attach,
+    consumer_view,
+    event_for,
+    in_pod,
+    state_for,
+)
 from tests.bench.network import Network
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH, Pod
 from tests.bench.s3 import INTEGRATOR, S3Integrator
@@ -60,19 +79,9 @@ from tests.bench.s3 import INTEGRATOR, S3Integrator
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
-APP = "etcd-k8s"
-MODEL = "bench"
-PEER = "etcd-peers"
-RELATION_ID = 7
-MAX_RETRIES = 5
-PROVIDER = "self-signed-certificates"
-TLS_RELATION_IDS = {"peer-certificates": 20, "client-certificates": 21}
-CLIENT_RELATION = "etcd-client"
 FIRST_CLIENT_RELATION_ID = 30
-S3_RELATION = "s3-credentials"
-S3_RELATION_ID = 40
 
-Event = tuple[str, ...]  # ("config-changed",), ("relation-changed", "etcd-k8s/1"), ...
+__all__ = ["APP", "CLIENT_RELATION", "MODEL", "PEER", "PROVIDER", "RELATION_ID", "Juju"]
 
 # Hooks that report a state rather than a happening: Juju's uniter runs one for all the changes
 # that came in before it ran (one relation-changed per remote unit, one config-changed, ...).
@@ -200,6 +209,12 @@ class Juju:
     s3_offer: dict[str, str] = field(default_factory=dict)  # s3-integrator's app data
     s3_secret: dict[str, str] | None = None  # the content of its secret-extra secret
     s3_secret_revision: int = 0
+    # The model's lock (and its wake-up for the parallel scheduler): held while a hook begins
+    # or ends, and while Pebble's checks report; never while a charm runs.
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    parallel: scheduler_module.Parallel | None = None  # BENCH_MODE=parallel
+    interleaving: list[str] = field(default_factory=list)  # parallel mode: who ran what, when
+    checks: health.Monitor | None = None
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -208,12 +223,20 @@ class Juju:
         cls,
         version: str,
         scheduler: str = "ordered",
-        seed: int = 0,
+        seed: int | None = None,
         domain: str = "cluster.local",
         charm_dir: Path | str | None = None,
+        mode: str | None = None,
     ) -> Juju:
         """`charm_dir` (default: $ETCD_K8S_CHARM_DIR, when set): an unpacked .charm whose
-        code, templates and yaml the units run (see ArtifactCharm); else the working tree."""
+        code, templates and yaml the units run (see ArtifactCharm); else the working tree.
+        `mode` (default $BENCH_MODE, else serial): serial or parallel; `seed` (default
+        $BENCH_SEED, else 0) seeds the serial random policy and the parallel scheduler."""
+        mode = mode or os.environ.get("BENCH_MODE") or "serial"
+        if mode not in ("serial", "parallel"):
+            raise ValueError(f"BENCH_MODE is serial or parallel, not {mode!r}")
+        if seed is None:
+            seed = int(os.environ.get("BENCH_SEED") or 0)
         charm_dir = charm_dir or os.environ.get("ETCD_K8S_CHARM_DIR") or None
         artifact = ArtifactCharm.load(Path(charm_dir)) if charm_dir else None
         if artifact is None:
@@ -229,7 +252,7 @@ class Juju:
         network.setup()
         for path in (STORAGE_PATH, *CONTAINER_PATHS):
             Path(path).mkdir(parents=True, exist_ok=True)  # mount points in the pods
-        return cls(
+        model = cls(
             version=version,
             workdir=workdir,
             network=network,
@@ -239,8 +262,15 @@ class Juju:
             domain=domain,
             artifact=artifact,
         )
+        if mode == "parallel":
+            model.parallel = scheduler_module.Parallel(model, seed)
+        model.checks = health.Monitor(model._running_pods, model._check_changed, model.lock)
+        model.checks.start()
+        return model
 
     def close(self) -> None:
+        if self.checks is not None:
+            self.checks.stop()
         for unit in self.units.values():
             unit.pod.delete(grace=False)
         self.network.teardown()
@@ -342,11 +372,12 @@ class Juju:
         """`juju run <unit> <action> key=value ...`: runs now, between hooks, as Juju does.
         A failed action still keeps what it wrote to databags (it is not a hook error)."""
         unit = self.units[name]
-        state = self._state_for(unit)
-        _attach(unit)
+        with self.lock:
+            state = self._state_for(unit)
+        attach(unit)
         started = time.monotonic()
         try:
-            with _in_pod(self.fqdn(unit)), self._charm_code():
+            with in_pod(self.fqdn(unit)), self._charm_code():
                 out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
             result = ActionResult(
                 dict(unit.ctx.action_results or {}), None, list(unit.ctx.action_logs)
@@ -357,7 +388,8 @@ class Juju:
         outcome = f"failed: {result.failure}" if result.failure else f"results {result.results}"
         self._record(unit, ("action", action), f"{outcome} ({time.monotonic() - started:.2f}s)")
         if out is not None:
-            self._commit(unit, out)
+            with self.lock:
+                self._commit(unit, out, leader=state.leader)
         return result
 
     def relate_certificates(self, relation: str) -> None:
@@ -505,8 +537,8 @@ class Juju:
         unit.client_relations.add(rid)
         unit.queue.extend((f"client-{kind}", str(rid)) for kind in ("created", "joined", "changed"))
 
-    def _run_client(self, app: ClientApp) -> None:
-        event = app.queue.popleft()
+    def _client_hook(self, app: ClientApp, event: Event) -> tuple[testing.State, Any]:
+        """What the client application's hook sees, and its event."""
         relation = testing.Relation(
             "etcd",
             id=app.relation_id,
@@ -518,7 +550,7 @@ class Juju:
             remote_units_data={0: {}},
         )
         granted = [
-            _consumer_view(s)
+            consumer_view(s)
             for s in self.app_secrets.values()
             if (s.label or "").startswith(f"etcd-client-{app.relation_id}-")
         ]
@@ -540,14 +572,9 @@ class Juju:
             "relation-changed": lambda: on.relation_changed(relation, remote_unit=0),
             "relation-broken": lambda: on.relation_broken(relation),
         }
-        if app.gone:
-            return
-        try:
-            out = app.ctx.run(triggers[event[0]](), state)
-        except Exception as error:
-            cause = getattr(error, "__cause__", None) or error
-            self.log.append(f"{app.name}/0 {event[0]}: FAILED: {type(cause).__name__}: {cause}")
-            return
+        return state, triggers[event[0]]()
+
+    def _commit_client(self, app: ClientApp, event: Event, out: testing.State) -> None:
         self.log.append(f"{time.strftime('%H:%M:%S')} {app.name}/0 {event[0]}: {out.unit_status}")
         app.stored_states = out.stored_states
         app.status = out.unit_status
@@ -594,75 +621,16 @@ class Juju:
         unit = self.units[name]
         unit.queue.extend(events)
         while unit.queue:
-            self._run_next(unit)
+            scheduler_module.run_serially(self, unit)
 
     def settle(self, max_runs: int = 500, until: Callable[[], bool] | None = None) -> int:
         """Run queued hooks until none is left (or `until()` holds). Returns hooks run."""
-        runs = 0
-        while runs < max_runs:
-            if until is not None and until():
-                return runs
-            for gone in [u for u in self.units.values() if u.leaving and not u.queue]:
-                self._finish_removal(gone)
-            client = next((a for a in self.client_apps.values() if a.queue), None)
-            if client is not None:
-                self._run_client(client)
-                runs += 1
-                continue
-            unit = self._pick()
-            if unit is None:
-                if until is not None:
-                    raise RuntimeError("the model settled before the awaited condition held")
-                return runs
-            self._run_next(unit)
-            runs += 1
-        raise RuntimeError(f"the model did not settle in {max_runs} hooks")
+        if self.parallel is not None:
+            return self.parallel.settle(max_runs, until)
+        return scheduler_module.settle_serially(self, max_runs, until)
 
     def failures(self) -> list[str]:
         return [line for line in self.log if "FAILED" in line]
-
-    def _pick(self) -> Unit | None:
-        ready = [u for u in self.units.values() if u.queue and u.name not in self.paused]
-        if not ready:
-            return None
-        if self.scheduler == "reverse":
-            return max(ready, key=lambda u: u.number)
-        if self.scheduler == "random":
-            return self.rng.choice(ready)
-        if self.scheduler == "leader-last":
-            others = [u for u in ready if u.name != self.leader]
-            return min(others or ready, key=lambda u: u.number)
-        return min(ready, key=lambda u: u.number)
-
-    def _run_next(self, unit: Unit) -> None:
-        event = unit.queue.popleft()
-        state = self._state_for(unit)
-        trigger = self._event(unit, event, state)
-        _attach(unit)
-        unit.run_starts.append(time.time())
-        started = time.monotonic()
-        try:
-            with _in_pod(self.fqdn(unit)), self._charm_code():
-                out = unit.ctx.run(trigger, state)
-        except Exception as error:  # the hook failed: Juju drops its writes and retries it
-            unit.failures += 1
-            cause = getattr(error, "__cause__", None) or error
-            where = traceback.extract_tb(cause.__traceback__)[-1] if cause.__traceback__ else None
-            at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
-            self._record(unit, event, f"FAILED: {type(cause).__name__}{at}: {cause}")
-            if unit.failures <= MAX_RETRIES:
-                unit.queue.appendleft(event)
-            return
-        finally:
-            unit.runs += 1
-        self._record(unit, event, f"{out.unit_status} ({time.monotonic() - started:.2f}s)")
-        self._commit(unit, out)
-        if event[0] == "client-broken":
-            unit.clients_broken.add(int(event[1]))
-        if event[0] == "tls-broken":
-            unit.tls_broken.add(event[1])
-            if all(event[1] in u.tls_broken for u in self.units.values()):
-                del self.tls_relations[event[1]]
 
     def _record(self, unit: Unit, event: Event, outcome: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {unit.name} {' '.join(event)}: {outcome}"
@@ -678,7 +646,8 @@ class Juju:
                 logger.info("  %s %s", unit.name, record.message)
         unit.ctx.juju_log.clear()
 
-    def _commit(self, unit: Unit, out: testing.State) -> None:
+    def _commit(self, unit: Unit, out: testing.State, leader: bool) -> None:
+        """A hook ended: its writes reach the model (`leader`: what the hook believed)."""
         relation = out.get_relation(RELATION_ID)
         new_bag = dict(relation.local_unit_data)
         if new_bag != self.databags[unit.name]:
@@ -686,7 +655,7 @@ class Juju:
             for other in self.units.values():
                 if unit.name in other.sees:
                     other.queue.append(("relation-changed", unit.name))
-        if self.leader == unit.name:
+        if leader:
             new_app = dict(relation.local_app_data)
             if new_app != self.app_data:
                 self.app_data = new_app
@@ -722,6 +691,7 @@ class Juju:
             self._answer_csrs()
         container = out.get_container("etcd")
         unit.layers = dict(container.layers)
+        health.sync(unit.pod.checks, health.plan_checks(unit.layers), time.monotonic())
         unit.status = out.unit_status
 
     def _commit_client_answers(self, out: testing.State) -> None:
@@ -744,90 +714,10 @@ class Juju:
                 self.client_answers[app.relation_id] = new
                 app.queue.append(("relation-changed",))
 
-    # ---- building what a hook sees --------------------------------------------------------------
+    # ---- building what a hook sees (juju_hooks.py) ----------------------------------------------
 
     def _state_for(self, unit: Unit) -> testing.State:
-        relation = testing.PeerRelation(
-            PEER,
-            id=RELATION_ID,
-            local_app_data=dict(self.app_data),
-            local_unit_data=dict(self.databags[unit.name]),
-            peers_data={
-                self.units[name].number: dict(self.databags[name])
-                for name in sorted(unit.sees)
-                if name in self.units
-            },
-        )
-        container = testing.Container(
-            "etcd",
-            can_connect=unit.pod.net is not None,
-            layers=unit.layers,
-            mounts={
-                "data": testing.Mount(location=STORAGE_PATH, source=unit.pod.storage_dir),
-                **{
-                    p: testing.Mount(location=p, source=unit.pod.container_dir(p))
-                    for p in CONTAINER_PATHS
-                },
-            },
-        )
-        tls_relations = {
-            testing.Relation(
-                name,
-                id=TLS_RELATION_IDS[name],
-                interface="tls-certificates",
-                remote_app_name=PROVIDER,
-                remote_app_data=dict(self.tls_relations[name]),
-                remote_units_data={0: {}},
-                local_unit_data=dict(unit.tls_bags.get(name, {})),
-            )
-            for name in self.tls_relations
-            if name in unit.tls_bags and name not in unit.tls_broken
-        }
-        client_relations = {
-            testing.Relation(
-                CLIENT_RELATION,
-                id=app.relation_id,
-                interface="etcd_client",
-                remote_app_name=app.name,
-                remote_app_data=dict(app.app_data),
-                remote_units_data={0: {}},
-                local_app_data=dict(self.client_answers.get(app.relation_id, {})),
-            )
-            for app in self.client_apps.values()
-            if app.relation_id in unit.client_relations
-            and app.relation_id not in unit.clients_broken
-        }
-        granted = [
-            _consumer_view(s)
-            for app in self.client_apps.values()
-            if app.relation_id in unit.client_relations
-            for s in app.secrets
-        ]
-        s3_relations, s3_secrets = self._s3_state()
-        address = self.network.pods[unit.pod_name].address if unit.pod.net else "192.0.2.1"
-        return testing.State(
-            leader=self.leader == unit.name,
-            config=dict(self.config),
-            relations={relation, *tls_relations, *client_relations, *s3_relations},
-            secrets=[*unit.secrets, *self.app_secrets.values(), *granted, *s3_secrets],
-            networks={
-                testing.Network(
-                    PEER, bind_addresses=[testing.BindAddress([testing.Address(address)])]
-                )
-            },
-            containers={container},
-            storages={testing.Storage("data", index=unit.number)},
-            model=testing.Model(name=MODEL, uuid="00000000-0000-4000-8000-00000000beef"),
-            deferred=unit.deferred,
-            stored_states=unit.stored_states,
-            # Juju keeps a status until a hook sets another one.
-            **({"unit_status": unit.status} if unit.status is not None else {}),
-            **(
-                {"app_status": self.app_status}
-                if self.app_status is not None and self.leader == unit.name
-                else {}
-            ),
-        )
+        return state_for(self, unit)
 
     def _s3_state(self) -> tuple[list[Any], list[Any]]:
         if self.s3 is None:
@@ -854,71 +744,18 @@ class Juju:
         return [relation], secrets
 
     def _event(self, unit: Unit, event: Event, state: testing.State) -> Any:
-        on = unit.ctx.on
-        kind = event[0]
-        relation = state.get_relation(RELATION_ID)
-        container = state.get_container("etcd")
-        simple: dict[str, Callable[[], Any]] = {
-            "install": on.install,
-            "start": on.start,
-            "config-changed": on.config_changed,
-            "upgrade-charm": on.upgrade_charm,
-            "leader-elected": on.leader_elected,
-            "update-status": on.update_status,
-            "pebble-ready": lambda: on.pebble_ready(container),
-            "storage-attached": lambda: on.storage_attached(next(iter(state.storages))),
-            "relation-created": lambda: on.relation_created(relation),
-            "storage-detaching": lambda: on.storage_detaching(next(iter(state.storages))),
-            "stop": on.stop,
-            "remove": on.remove,
-        }
-        if kind in simple:
-            return simple[kind]()
-        if kind.startswith("client-"):
-            client_relation = state.get_relation(int(event[1]))
-            if kind == "client-created":
-                return on.relation_created(client_relation)
-            if kind == "client-joined":
-                return on.relation_joined(client_relation, remote_unit=0)
-            if kind == "client-changed":
-                return on.relation_changed(client_relation, remote_unit=0)
-            if kind == "client-departed":
-                return on.relation_departed(client_relation, remote_unit=0, departing_unit=0)
-            if kind == "client-broken":
-                return on.relation_broken(client_relation)
-        if kind.startswith("s3-"):
-            s3_relation = state.get_relation(S3_RELATION_ID)
-            if kind == "s3-created":
-                return on.relation_created(s3_relation)
-            if kind == "s3-joined":
-                return on.relation_joined(s3_relation, remote_unit=0)
-            return on.relation_changed(s3_relation, remote_unit=0)
-        if kind == "secret-changed":
-            secret = next(s for s in state.secrets if s.id == event[1])
-            return on.secret_changed(secret)
-        if kind.startswith("tls-"):
-            tls_relation = state.get_relation(TLS_RELATION_IDS[event[1]])
-            if kind == "tls-created":
-                return on.relation_created(tls_relation)
-            if kind == "tls-joined":
-                return on.relation_joined(tls_relation, remote_unit=0)
-            if kind == "tls-changed":
-                return on.relation_changed(tls_relation, remote_unit=0)
-            if kind == "tls-departed":
-                return on.relation_departed(tls_relation, remote_unit=0, departing_unit=0)
-            if kind == "tls-broken":
-                return on.relation_broken(tls_relation)
-        # An app databag change comes from the leader.
-        source = event[1] if len(event) > 1 and event[1] else self.leader
-        remote = int(source.rsplit("/", 1)[1]) if source else None
-        if kind == "relation-joined":
-            return on.relation_joined(relation, remote_unit=remote)
-        if kind == "relation-changed":
-            return on.relation_changed(relation, remote_unit=remote)
-        if kind == "relation-departed":
-            departing = int(event[2].rsplit("/", 1)[1])
-            return on.relation_departed(relation, remote_unit=remote, departing_unit=departing)
-        raise ValueError(f"unknown event {event}")
+        return event_for(self, unit, event, state)
+
+    # ---- Pebble's checks (health.py) ------------------------------------------------------------
+
+    def _check_changed(self, unit: Unit, change: str, check: str) -> None:
+        """A check went down or came back: Juju runs pebble-check-<change> on that unit."""
+        if self.units.get(unit.name) is unit:
+            unit.queue.append((f"pebble-check-{change}", check))
+            self.lock.notify_all()
+
+    def _running_pods(self) -> list[tuple[Unit, Pod]]:
+        return [(u, u.pod) for u in self.units.values() if u.pod.net is not None]
 
     # ---- internals ------------------------------------------------------------------------------
 
@@ -992,9 +829,12 @@ class Juju:
                     a.queue.extend([("relation-joined", b.name), ("relation-changed", b.name)])
 
     def _elect(self, unit: Unit, quiet: bool = False) -> None:
-        self.leader = unit.name
-        if not quiet:
-            unit.queue.append(("leader-elected",))
+        """Leadership moves now; a hook already running keeps the view it began with."""
+        with self.lock:
+            self.leader = unit.name
+            if not quiet:
+                unit.queue.append(("leader-elected",))
+                self.lock.notify_all()
 
     # ---- what the tests read --------------------------------------------------------------------
 
@@ -1010,56 +850,3 @@ class Juju:
     def resume_provider(self) -> None:
         self.provider.paused = False
         self._answer_csrs()
-
-
-def _consumer_view(secret: Any) -> Any:
-    """A secret as the other application sees it once granted: the latest revision, no owner."""
-    return testing.Secret(
-        tracked_content=dict(secret.latest_content),
-        latest_content=dict(secret.latest_content),
-        id=secret.id,
-        label=None,
-    )
-
-
-class _FastYaml:
-    """Scenario writes the charm's metadata, config and actions out as YAML on every run; the
-    pure-Python dumper made that a quarter of the bench's time. Same output, libyaml's speed."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(yaml, name)
-
-    @staticmethod
-    def safe_dump(data: Any, stream: Any = None, **kwargs: Any) -> Any:
-        return yaml.dump(data, stream, Dumper=yaml.CSafeDumper, **kwargs)
-
-
-if getattr(yaml, "__with_libyaml__", False):
-    scenario_runtime.yaml = _FastYaml()  # type: ignore[assignment]
-
-_POD = threading.local()  # the pod whose charm runs in this thread
-_host_getfqdn = socket.getfqdn
-
-
-def _pod_getfqdn(name: str = "") -> str:
-    """socket.getfqdn as the charm container sees it: its own pod's name."""
-    pod = getattr(_POD, "fqdn", None)
-    return pod if pod and not name else _host_getfqdn(name)
-
-
-@contextlib.contextmanager
-def _in_pod(fqdn: str) -> Iterator[None]:
-    socket.getfqdn = _pod_getfqdn
-    _POD.fqdn = fqdn
-    try:
-        yield
-    finally:
-        _POD.fqdn = None
-
-
-def _attach(unit: Unit) -> None:
-    """Point the unit's Context at its pod: Pebble calls go to the pod's processes, and the
-    `data` storage, as the charm container sees it, is the pod's storage directory (Juju mounts
-    storage in the charm container too)."""
-    unit.ctx.bench_pod = unit.pod  # type: ignore[attr-defined]
-    unit.ctx._get_storage_root = lambda name, index, pod=unit.pod: pod.storage_dir  # type: ignore[method-assign]

@@ -11,6 +11,7 @@ from typing import Any
 from ops import pebble
 from scenario import mocking
 
+from tests.bench.health import parse_duration
 from tests.bench.pod import Pod
 
 _Mock = mocking._MockPebbleClient
@@ -22,16 +23,7 @@ def _pod(client: Any) -> Pod | None:
 
 
 def _parse_duration(value: str | None) -> float:
-    if not value:
-        return 5.0  # Pebble's default kill-delay
-    text = str(value)
-    if text.endswith("ms"):
-        return float(text[:-2]) / 1000
-    if text.endswith("s"):
-        return float(text[:-1])
-    if text.endswith("m"):
-        return float(text[:-1]) * 60
-    return float(text)
+    return parse_duration(value, 5.0)  # Pebble's default kill-delay
 
 
 def _services(client: Any) -> dict[str, tuple[str, float, bool]]:

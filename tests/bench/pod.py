@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.bench.health import CheckState, is_ready
 from tests.bench.network import PodNet
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Pod:
     execs: list[ExecRecord] = field(default_factory=list)
     # Execs whose answer is lost: (words the argv holds, how many more times).
     lost_answers: list[list[Any]] = field(default_factory=list)
+    checks: dict[str, CheckState] = field(default_factory=dict)  # its Pebble's health checks
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -76,6 +78,11 @@ class Pod:
 
     def container_dir(self, path: str) -> Path:
         return self.root / "container" / path.strip("/").replace("/", "_")
+
+    @property
+    def ready(self) -> bool:
+        """Kubernetes' readiness: the pod runs and Pebble's `ready` checks are up."""
+        return self.net is not None and is_ready(self.checks)
 
     @property
     def log_path(self) -> Path:
@@ -91,6 +98,7 @@ class Pod:
             shutil.rmtree(self.container_dir(path), ignore_errors=True)
             self.container_dir(path).mkdir(parents=True)
         self.services.clear()
+        self.checks.clear()  # the plan died with the old pod
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._supervise, name=f"pebble-{self.name}", daemon=True
@@ -105,6 +113,7 @@ class Pod:
         for service in list(self.services.values()):
             self._terminate(service, graceful=grace)
         self.services.clear()
+        self.checks.clear()
         self.net = None
 
     def lose_storage(self) -> None:

@@ -1,6 +1,9 @@
 """The cluster suite: the charm on the bench, real etcd of each version under test.
 
-ETCD_VERSIONS (default "3.4,3.5") picks the versions. A missing prerequisite fails the test
+ETCD_VERSIONS (default "3.4,3.5") picks the versions. BENCH_MODE=parallel runs every unit's hooks
+at once, as Juju does (tests/bench/scheduler.py); BENCH_SEEDS=1,2 then runs each test once per
+seed (ids like `[etcd3.5-par1]`), BENCH_SEED one seed. A failing parallel test prints its
+interleaving: which unit ran which hook when. A missing prerequisite fails the test
 rather than skipping it: the README's test command installs everything, so a skip would hide a
 broken setup."""
 
@@ -22,6 +25,36 @@ for noisy in ("ops", "scenario"):
     logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+PARALLEL = os.environ.get("BENCH_MODE") == "parallel"
+SEEDS = [
+    int(s)
+    for s in (os.environ.get("BENCH_SEEDS") or os.environ.get("BENCH_SEED") or "0").split(",")
+    if s.strip()
+]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if PARALLEL and "bench_seed" in metafunc.fixturenames:
+        metafunc.parametrize("bench_seed", SEEDS, ids=lambda s: f"par{s}", indirect=True)
+
+
+@pytest.fixture
+def bench_seed(request: pytest.FixtureRequest) -> int | None:
+    """The parallel scheduler's seed (None: serial mode)."""
+    return getattr(request, "param", None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    if call.when == "call":
+        item.stash[_FAILED] = report.failed  # type: ignore[attr-defined]
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture(params=VERSIONS, ids=lambda v: f"etcd{v}")
 def version(request: pytest.FixtureRequest) -> str:
     why = can_run()
@@ -38,15 +71,18 @@ PACKED = [v.strip() for v in os.environ.get("ETCD_K8S_PACKED", "3.5").split(",")
 
 
 @pytest.fixture
-def bench(version: str, request: pytest.FixtureRequest) -> Iterator[Juju]:
+def bench(version: str, bench_seed: int | None, request: pytest.FixtureRequest) -> Iterator[Juju]:
     """The model. On the versions in $ETCD_K8S_PACKED (default 3.5), and for tests marked
     `artifact`, the units run the packed charm (unpacked; see ArtifactCharm); else the working
     tree, unless $ETCD_K8S_CHARM_DIR says otherwise."""
     charm_dir = None
     if version in PACKED or request.node.get_closest_marker("artifact"):
         charm_dir = request.getfixturevalue("unpacked_charm")
-    model = Juju.start(version, charm_dir=charm_dir)
+    model = Juju.start(version, charm_dir=charm_dir, seed=bench_seed)
     try:
         yield model
     finally:
+        if model.parallel is not None and request.node.stash.get(_FAILED, False):
+            print(f"\n== interleaving (parallel mode, seed {bench_seed}):")
+            print("\n".join(model.interleaving))
         model.close()

@@ -160,7 +160,9 @@ def test_member_cut_off_longer_than_the_election_timeout(bench: Juju) -> None:
 
 def test_ready_check_means_healthy_voter(bench: Juju) -> None:
     """The Pebble `ready` check from the charm's plan, run in each pod: it passes on every
-    voter of a healthy cluster, and fails on a member cut off from the others."""
+    voter of a healthy cluster, and fails on a member cut off from the others. Pebble runs it
+    at its period: once it has failed `threshold` times the pod is not ready, the unit gets
+    pebble-check-failed and its status names the check; healed, pebble-check-recovered."""
     bench.deploy(3)
     bench.settle()
 
@@ -171,16 +173,38 @@ def test_ready_check_means_healthy_voter(bench: Juju) -> None:
         return code == 0
 
     assert all(ready(name) for name in bench.units)
+    assert all(u.pod.ready for u in bench.units.values())
     victim = "etcd-k8s/2"
     bench.network.cut(bench.units[victim].pod_name)
     try:
         time.sleep(3)  # past the election timeout: it knows it has lost its leader
         assert not ready(victim)
         assert ready("etcd-k8s/0")
+        await_hook(bench, victim, "pebble-check-failed")
+        assert not bench.units[victim].pod.ready
+        assert bench.units["etcd-k8s/0"].pod.ready
+        message = bench.units[victim].status.message
+        assert message.endswith("; Pebble check etcd-healthy-voter failing"), message
     finally:
         bench.network.heal(bench.units[victim].pod_name)
     wait_healthy(bench)
     assert ready(victim)
+    await_hook(bench, victim, "pebble-check-recovered")
+    assert bench.units[victim].pod.ready
+    assert "Pebble check" not in bench.units[victim].status.message
+    assert bench.units[victim].status.name == "active"
+
+
+def await_hook(bench: Juju, unit: str, kind: str, timeout: float = 120.0) -> None:
+    """Run what comes in (Pebble's checks queue hooks on their own) until `unit` has run a
+    `kind` hook. Pebble's checks here: every 10 s, down after 3 failures."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        bench.settle()
+        if any(f" {kind} " in line for line in bench.units[unit].history):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{unit} ran no {kind} hook in {timeout:.0f}s: {bench.log[-5:]}")
 
 
 def test_majority_loss_then_rebuild_action(bench: Juju) -> None:

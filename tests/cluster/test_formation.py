@@ -8,6 +8,8 @@ update-status: what the charm does it does on the events Juju sends.
 from __future__ import annotations
 
 import random
+import threading
+import time
 
 import pytest
 
@@ -99,6 +101,40 @@ def test_leader_moves_mid_join(bench: Juju, moment: str) -> None:
     adds = [line for line in bench.log if "add-learner unit=" + joiner.name in line]
     assert len(adds) <= 1, adds
     assert len(listed) == 4
+    assert_keys(bench, written)
+
+
+def test_leader_moves_while_the_old_leaders_hook_adds_the_joiner(bench: Juju) -> None:
+    """Juju moves leadership while the old leader's hook runs: that hook still believes it
+    leads until it ends (and goes on adding the joiner), and the new leader's leader-elected
+    may run at the same time (parallel mode), deciding on data without the old leader's ticket.
+    Whoever adds second finds the joiner there and adopts it: one member, no failed hook."""
+    deploy(bench, 3, leader=0)
+    written = write_keys(bench, "midadd", 20)
+    (joiner,) = bench.add_unit(1)
+    old = bench.units["etcd-k8s/0"]
+    moved = threading.Event()
+
+    def move_when_the_add_begins() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any("decision: add-learner" in r.message for r in list(old.ctx.juju_log)):
+                bench.move_leader("etcd-k8s/1")
+                moved.set()
+                return
+            time.sleep(0.005)
+
+    mover = threading.Thread(target=move_when_the_add_begins)
+    mover.start()
+    try:
+        bench.settle()
+    finally:
+        mover.join()
+    assert moved.is_set(), "the old leader never began adding the joiner"
+    bench.settle()
+    listed = assert_formed(bench, 4)
+    assert len([m for m in listed if m.name == joiner.pod_name]) == 1, member_table(bench)
+    assert not bench.failures(), bench.failures()
     assert_keys(bench, written)
 
 

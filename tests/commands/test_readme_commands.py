@@ -28,7 +28,9 @@ def clean_env() -> dict[str, str]:
 
 
 def test_every_benchmark_is_found() -> None:
-    assert {"foundation", "availability", "operations", "tls", "clients"} <= set(BENCHMARKS)
+    assert {"foundation", "availability", "operations", "tls", "clients", "parallel"} <= set(
+        BENCHMARKS
+    )
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)

@@ -198,3 +198,16 @@ class TestAfterRestoreAndQuorumVerdicts:
     def test_quorum_in_sight_changes_nothing(self):
         said = dataclasses.replace(outcome(cluster_view=THREE), verdict=Verdict("quorum", "ok"))
         assert app_status(said, units=3) == ops.ActiveStatus("3/3 units are healthy voters")
+
+
+class TestFailingChecks:
+    def test_no_failing_check_changes_nothing(self):
+        said = status.Status("active", "leader, member a0")
+        assert status.with_failing_checks(said, ()) is said
+
+    def test_failing_checks_are_named_after_the_status(self):
+        said = status.Status("waiting", "waiting for quorum")
+        shown = status.with_failing_checks(said, ("z-check", "etcd-healthy-voter"))
+        assert shown == status.Status(
+            "waiting", "waiting for quorum; Pebble check etcd-healthy-voter, z-check failing"
+        )
