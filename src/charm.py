@@ -23,11 +23,15 @@ from literals import (
     CLIENT_PORT,
     CLIENT_RELATION,
     CONTAINER,
+    LOGGING_RELATION,
+    METRICS_PORT,
+    OBSERVABILITY_RELATIONS,
     PEER_RELATION,
     STORAGE,
 )
 from relations.certificates import Certificates, Offers
 from relations.etcd_client import ClientRelations
+from relations.observability import Observability
 from state import config
 from state.peers import PeerData
 from state.secrets import RootSecret
@@ -63,6 +67,7 @@ class EtcdK8sCharm(ops.CharmBase):
         )
         self._unit_said: Status | None = None
         self._outcome: Outcome | None = None
+        self._cos_refused: list[str] = []
         for name in RECONCILE_EVENTS:
             framework.observe(getattr(self.on, name), self._reconcile)
         peer = self.on[PEER_RELATION]
@@ -74,6 +79,11 @@ class EtcdK8sCharm(ops.CharmBase):
         for relation in (*CERTIFICATES_RELATIONS.values(), CLIENT_RELATION):
             for name in RELATION_EVENTS:
                 framework.observe(getattr(self.on[relation], name), self._reconcile)
+        for relation in OBSERVABILITY_RELATIONS:
+            for name in RELATION_EVENTS:
+                framework.observe(getattr(self.on[relation], name), self._reconcile)
+        # A Loki unit that leaves takes its push URL with it.
+        framework.observe(self.on[LOGGING_RELATION].relation_departed, self._reconcile)
         framework.observe(self.on.data_storage_detaching, self._on_leaving)
         for name in registry.MODULES:
             framework.observe(getattr(self.on, f"{name.replace('-', '_')}_action"), self._on_action)
@@ -85,7 +95,9 @@ class EtcdK8sCharm(ops.CharmBase):
     def _reconcile(self, event: ops.EventBase) -> None:
         if isinstance(event, ops.InstallEvent | ops.UpgradeCharmEvent | ops.ConfigChangedEvent):
             # Juju's <app> Service exposes the opened ports: clients reach etcd through it.
-            self.unit.set_ports(CLIENT_PORT)
+            # Prometheus scrapes each pod by its DNS name; the port is opened all the same.
+            self.unit.set_ports(CLIENT_PORT, METRICS_PORT)
+        self._observe(event)
         ctx = self._context(HOOK_BUDGET, self.certificates.offers())
         if ctx is None:
             return
@@ -94,6 +106,12 @@ class EtcdK8sCharm(ops.CharmBase):
             broken = event.relation.id
         self._outcome = Reconciler(ctx, ClientRelations(self, broken_id=broken)).reconcile()
         self._unit_said = unit_status(self._outcome)
+
+    def _observe(self, event: ops.EventBase) -> None:
+        """COS: scrape jobs, alert rules, dashboards and log targets; whatever etcd's state."""
+        broken = event.relation.id if isinstance(event, ops.RelationBrokenEvent) else None
+        cos = Observability(self, self.workload, cluster_domain(), broken_id=broken)
+        self._cos_refused = [str(refusal) for refusal in cos.reconcile()]
 
     def _context(self, budget: float, offers: Offers | None = None) -> UnitContext | None:
         """This unit's context, or None with the status that says why there is none yet."""
@@ -196,9 +214,10 @@ class EtcdK8sCharm(ops.CharmBase):
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         if self._unit_said is not None:
-            event.add_status(
-                ops.StatusBase.from_name(self._unit_said.name, self._unit_said.message)
-            )
+            message = self._unit_said.message
+            if self._cos_refused:
+                message += "; " + say("cos.refused", which=", ".join(self._cos_refused))
+            event.add_status(ops.StatusBase.from_name(self._unit_said.name, message))
 
     def _on_collect_app_status(self, event: ops.CollectStatusEvent) -> None:
         relation = self.model.get_relation(PEER_RELATION)
