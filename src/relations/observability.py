@@ -85,7 +85,8 @@ class Observability:
             path.stem: LZMABase64.compress(path.read_text())
             for path in sorted(DASHBOARDS_DIR.glob("*.json"))
         }
-        data = obs.dashboards_data(self._core_topology(), dashboards)
+        # The dashboard brings its own Juju topology variables: none injected.
+        data = obs.dashboards_data(self._core_topology(), dashboards, inject_dropdowns=False)
         _update(relation.data[self.charm.app], data)
 
     # ---- Loki ---------------------------------------------------------------------------------

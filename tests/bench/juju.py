@@ -53,6 +53,7 @@ from tests.bench.client_charm import BenchClientCharm
 from tests.bench.client_v1_charm import CONFIG as V1_CONFIG
 from tests.bench.client_v1_charm import META as V1_META
 from tests.bench.client_v1_charm import BenchV1ClientCharm
+from tests.bench.cos import INTERFACES, REMOTE_APPS, CosRelation
 from tests.bench.network import Network
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH, Pod
 
@@ -81,6 +82,7 @@ COALESCED = frozenset(
         "secret-changed",
         "tls-changed",
         "client-changed",
+        "cos-changed",
     }
 )
 
@@ -129,6 +131,7 @@ class Unit:
     tls_broken: set[str] = field(default_factory=set)  # relations this unit saw broken
     client_relations: set[int] = field(default_factory=set)  # etcd-client relations it joined
     clients_broken: set[int] = field(default_factory=set)
+    cos: set[str] = field(default_factory=set)  # COS endpoints it has joined (and not broken)
 
     @property
     def name(self) -> str:
@@ -190,6 +193,7 @@ class Juju:
     paused: set[str] = field(default_factory=set)  # units whose agent reaches no controller
     domain: str = "cluster.local"  # the Kubernetes cluster's DNS domain
     artifact: ArtifactCharm | None = None  # the charm as packed, instead of the working tree
+    cos: dict[str, CosRelation] = field(default_factory=dict)  # COS relations, by endpoint
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -394,6 +398,33 @@ class Juju:
             for unit in self.units.values():
                 if relation in unit.tls_bags and relation not in unit.tls_broken:
                     unit.queue.append(("tls-changed", relation))
+
+    # ---- COS (see cos.py) -----------------------------------------------------------------------
+
+    def relate_cos(
+        self, endpoint: str, remote_units: dict[int, dict[str, str]] | None = None
+    ) -> None:
+        """`juju integrate etcd-k8s:<endpoint> <prometheus|grafana|loki>`."""
+        assert endpoint in INTERFACES and endpoint not in self.cos
+        self.cos[endpoint] = CosRelation(endpoint, remote_units=remote_units or {0: {}})
+        for unit in self.units.values():
+            self._queue_cos_join(unit, endpoint)
+
+    def set_cos_remote(self, endpoint: str, unit: int, data: dict[str, str]) -> None:
+        """A remote unit's databag changes: relation-changed on every etcd-k8s unit."""
+        self.cos[endpoint].remote_units[unit] = dict(data)
+        for each in self.units.values():
+            if endpoint in each.cos:
+                each.queue.append(("cos-changed", endpoint))
+
+    def remove_cos(self, endpoint: str) -> None:
+        for unit in self.units.values():
+            if endpoint in unit.cos:
+                unit.queue.extend([("cos-departed", endpoint), ("cos-broken", endpoint)])
+
+    def _queue_cos_join(self, unit: Unit, endpoint: str) -> None:
+        unit.cos.add(endpoint)
+        unit.queue.extend((f"cos-{kind}", endpoint) for kind in ("created", "joined", "changed"))
 
     # ---- client applications --------------------------------------------------------------------
 
@@ -611,6 +642,10 @@ class Juju:
         self._commit(unit, out)
         if event[0] == "client-broken":
             unit.clients_broken.add(int(event[1]))
+        if event[0] == "cos-broken":
+            unit.cos.discard(event[1])
+            if not any(event[1] in u.cos for u in self.units.values()):
+                del self.cos[event[1]]
         if event[0] == "tls-broken":
             unit.tls_broken.add(event[1])
             if all(event[1] in u.tls_broken for u in self.units.values()):
@@ -664,6 +699,12 @@ class Juju:
                 answer = True
         if answer:
             self._answer_csrs()
+        for endpoint in unit.cos:
+            cos = self.cos[endpoint]
+            bags = out.get_relation(cos.id)
+            cos.unit_data[unit.name] = dict(bags.local_unit_data)
+            if self.leader == unit.name:
+                cos.app_data = dict(bags.local_app_data)
         container = out.get_container("etcd")
         unit.layers = dict(container.layers)
         unit.status = out.unit_status
@@ -741,6 +782,19 @@ class Juju:
             if app.relation_id in unit.client_relations
             and app.relation_id not in unit.clients_broken
         }
+        cos_relations = {
+            testing.Relation(
+                endpoint,
+                id=self.cos[endpoint].id,
+                interface=INTERFACES[endpoint],
+                remote_app_name=REMOTE_APPS[endpoint],
+                remote_app_data=dict(self.cos[endpoint].remote_app_data),
+                remote_units_data={n: dict(d) for n, d in self.cos[endpoint].remote_units.items()},
+                local_app_data=dict(self.cos[endpoint].app_data),
+                local_unit_data=dict(self.cos[endpoint].unit_data.get(unit.name, {})),
+            )
+            for endpoint in sorted(unit.cos)
+        }
         granted = [
             _consumer_view(s)
             for app in self.client_apps.values()
@@ -751,7 +805,7 @@ class Juju:
         return testing.State(
             leader=self.leader == unit.name,
             config=dict(self.config),
-            relations={relation, *tls_relations, *client_relations},
+            relations={relation, *tls_relations, *client_relations, *cos_relations},
             secrets=[*unit.secrets, *self.app_secrets.values(), *granted],
             networks={
                 testing.Network(
@@ -805,6 +859,19 @@ class Juju:
                 return on.relation_departed(client_relation, remote_unit=0, departing_unit=0)
             if kind == "client-broken":
                 return on.relation_broken(client_relation)
+        if kind.startswith("cos-"):
+            cos_relation = state.get_relation(self.cos[event[1]].id)
+            remote = min(self.cos[event[1]].remote_units, default=0)
+            if kind == "cos-created":
+                return on.relation_created(cos_relation)
+            if kind == "cos-joined":
+                return on.relation_joined(cos_relation, remote_unit=remote)
+            if kind == "cos-changed":
+                return on.relation_changed(cos_relation, remote_unit=remote)
+            if kind == "cos-departed":
+                return on.relation_departed(cos_relation, remote_unit=remote, departing_unit=remote)
+            if kind == "cos-broken":
+                return on.relation_broken(cos_relation)
         if kind == "secret-changed":
             secret = next(s for s in state.secrets if s.id == event[1])
             return on.secret_changed(secret)
@@ -840,6 +907,8 @@ class Juju:
         self.network.remove_pod(unit.pod_name)
         del self.units[unit.name]
         del self.databags[unit.name]
+        for cos in self.cos.values():
+            cos.unit_data.pop(unit.name, None)
         for other in self.units.values():
             other.sees.discard(unit.name)
         self.removed.append(unit)
@@ -892,6 +961,8 @@ class Juju:
             events.append(("leader-elected",))
         events += [("config-changed",), ("start",), ("pebble-ready",), ("storage-attached",)]
         unit.queue.extend(events)
+        for endpoint in self.cos:
+            self._queue_cos_join(unit, endpoint)
 
     def _queue_joins(self, new: list[Unit]) -> None:
         """relation-joined then -changed, both ways, between each new unit and every other."""
