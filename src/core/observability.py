@@ -272,15 +272,6 @@ def log_targets_layer(
     return {"summary": "etcd logs to Loki", "log-targets": targets}
 
 
-def forwarded_to(current: Mapping[str, LogTarget]) -> dict[str, str]:
-    """The log targets of this charm that forward, by name: where the logs go now."""
-    return {
-        name: target.location
-        for name, target in sorted(current.items())
-        if name.startswith(LOKI_TARGET_PREFIX) and target.forwards
-    }
-
-
 # ---- helpers ----------------------------------------------------------------------------------
 
 

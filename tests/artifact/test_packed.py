@@ -50,6 +50,8 @@ RUNTIME = {
     "cryptography": "cryptography/__init__.py",
     "yaml": "yaml/__init__.py",
     "charmlibs.interfaces.tls_certificates": "charmlibs/interfaces/tls_certificates/__init__.py",
+    "cosl": "cosl/__init__.py",
+    "diskcache": "diskcache/__init__.py",
 }
 
 
