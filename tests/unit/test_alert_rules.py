@@ -268,3 +268,8 @@ def test_promtool_unit_tests(tmp_path: Path) -> None:
         [promtool(), "test", "rules", "tests.yml"], cwd=tmp_path, capture_output=True
     )
     assert run.returncode == 0, run.stdout.decode()[-6000:] + run.stderr.decode()
+
+
+def test_every_alert_is_documented() -> None:
+    page = (RULES.parents[1] / "docs" / "reference" / "alerts.md").read_text()
+    assert [a for a in rules_by_alert() if f"| `{a}` |" not in page] == []
