@@ -6,7 +6,6 @@ unit publishes. relations/observability.py reads and writes the databags; nothin
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +155,8 @@ def dashboards_data(
     """The leader's `dashboards` (grafana_dashboard v0): each dashboard file's content already
     LZMA+base64-encoded, keyed `file:<name>`. The uuid is derived, not random, so an unchanged
     dashboard rewrites the same bytes and wakes nobody."""
+    import uuid  # only where a dashboard is sent: not on every hook's import
+
     templates = {
         f"file:{name}": {
             "charm": topology.charm_name,
