@@ -23,12 +23,16 @@ from literals import (
     CLIENT_PORT,
     CLIENT_RELATION,
     CONTAINER,
+    LOGGING_RELATION,
+    METRICS_PORT,
+    OBSERVABILITY_RELATIONS,
     PEER_RELATION,
     S3_RELATION,
     STORAGE,
 )
 from relations.certificates import Certificates, Offers
 from relations.etcd_client import ClientRelations
+from relations.observability import Observability
 from relations.s3 import S3Relation
 from state import config
 from state.peers import PeerData
@@ -68,6 +72,7 @@ class EtcdK8sCharm(ops.CharmBase):
         )
         self._unit_said: Status | None = None
         self._outcome: Outcome | None = None
+        self._cos_refused: list[str] = []
         for name in RECONCILE_EVENTS:
             framework.observe(getattr(self.on, name), self._reconcile)
         peer = self.on[PEER_RELATION]
@@ -81,6 +86,11 @@ class EtcdK8sCharm(ops.CharmBase):
                 framework.observe(getattr(self.on[relation], name), self._reconcile)
         for name in (*RELATION_EVENTS, "relation_joined"):
             framework.observe(getattr(self.on[S3_RELATION], name), self._on_s3)
+        for relation in OBSERVABILITY_RELATIONS:
+            for name in RELATION_EVENTS:
+                framework.observe(getattr(self.on[relation], name), self._reconcile)
+        # A Loki unit that leaves takes its push URL with it.
+        framework.observe(self.on[LOGGING_RELATION].relation_departed, self._reconcile)
         framework.observe(self.on.data_storage_detaching, self._on_leaving)
         for name in registry.MODULES:
             framework.observe(getattr(self.on, f"{name.replace('-', '_')}_action"), self._on_action)
@@ -92,7 +102,9 @@ class EtcdK8sCharm(ops.CharmBase):
     def _reconcile(self, event: ops.EventBase) -> None:
         if isinstance(event, ops.InstallEvent | ops.UpgradeCharmEvent | ops.ConfigChangedEvent):
             # Juju's <app> Service exposes the opened ports: clients reach etcd through it.
-            self.unit.set_ports(CLIENT_PORT)
+            # Prometheus scrapes each pod by its DNS name; the port is opened all the same.
+            self.unit.set_ports(CLIENT_PORT, METRICS_PORT)
+        self._observe(event)
         ctx = self._context(HOOK_BUDGET, self.certificates.offers())
         if ctx is None:
             return
@@ -108,6 +120,12 @@ class EtcdK8sCharm(ops.CharmBase):
         if self.unit.is_leader() and not isinstance(event, ops.RelationBrokenEvent):
             S3Relation(self.model, self.app).request()
         self._reconcile(event)
+
+    def _observe(self, event: ops.EventBase) -> None:
+        """COS: scrape jobs, alert rules, dashboards and log targets; whatever etcd's state."""
+        broken = event.relation.id if isinstance(event, ops.RelationBrokenEvent) else None
+        cos = Observability(self, self.workload, cluster_domain(), broken_id=broken)
+        self._cos_refused = [str(refusal) for refusal in cos.reconcile()]
 
     def _context(self, budget: float, offers: Offers | None = None) -> UnitContext | None:
         """This unit's context, or None with the status that says why there is none yet."""
@@ -218,7 +236,10 @@ class EtcdK8sCharm(ops.CharmBase):
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         if self._unit_said is not None:
             said = with_failing_checks(self._unit_said, self.workload.failing_checks())
-            event.add_status(ops.StatusBase.from_name(said.name, said.message))
+            message = said.message
+            if self._cos_refused:
+                message += "; " + say("cos.refused", which=", ".join(self._cos_refused))
+            event.add_status(ops.StatusBase.from_name(said.name, message))
 
     def _on_collect_app_status(self, event: ops.CollectStatusEvent) -> None:
         relation = self.model.get_relation(PEER_RELATION)

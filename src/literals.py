@@ -3,7 +3,10 @@ container, service and relation names, and every databag key and secret label.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.identity import CLIENT_PORT, PEER_PORT  # noqa: F401  (re-exported)
+from core.observability import METRICS_PORT  # noqa: F401  (re-exported)
 
 # ---- Juju -------------------------------------------------------------------------------------
 CONTAINER = "etcd"
@@ -12,6 +15,11 @@ CLIENT_RELATION = "etcd-client"
 CERTIFICATES_RELATIONS = {"peer": "peer-certificates", "client": "client-certificates"}
 STORAGE = "data"
 S3_RELATION = "s3-credentials"
+# COS: scraped by Prometheus, dashboards to Grafana, logs pushed to Loki (all optional).
+METRICS_RELATION = "metrics-endpoint"
+DASHBOARD_RELATION = "grafana-dashboard"
+LOGGING_RELATION = "logging"
+OBSERVABILITY_RELATIONS = (METRICS_RELATION, DASHBOARD_RELATION, LOGGING_RELATION)
 
 # ---- the workload container -------------------------------------------------------------------
 SERVICE = "etcd"
@@ -27,6 +35,7 @@ READY_CHECK = "etcd-healthy-voter"
 # etcd, asked to stop while leader, first tries to hand leadership over and can hang with no
 # peer reachable: Pebble sends SIGKILL after this long. Below Kubernetes' 30 s grace period.
 KILL_DELAY = "20s"
+LOG_LAYER = "logging"  # the Pebble layer holding the Loki log targets
 DIGEST_PREFIX = "# options-digest: "  # the first line of the config file names its digest
 
 # ---- the s3 relation (interface s3, v1 and v0; app databags) ---------------------------------
@@ -60,3 +69,16 @@ APP_ROOT_SECRET = "root-secret"  # the id of the root password's secret
 # ---- secrets ----------------------------------------------------------------------------------
 ROOT_SECRET_LABEL = "etcd-root-password"
 CLIENT_SECRET_LABEL = "etcd-client-{relation}-{kind}"  # {relation}: "30" or "30-<request id>"
+
+# ---- COS relations (interfaces prometheus_scrape, grafana_dashboard, loki_push_api v0) -------
+SCRAPE_JOBS = "scrape_jobs"
+SCRAPE_METADATA = "scrape_metadata"
+ALERT_RULES = "alert_rules"
+SCRAPE_UNIT_ADDRESS = "prometheus_scrape_unit_address"
+SCRAPE_UNIT_NAME = "prometheus_scrape_unit_name"
+SCRAPE_UNIT_PATH = "prometheus_scrape_unit_path"
+DASHBOARDS = "dashboards"
+LOKI_ENDPOINT = "endpoint"  # each Loki unit's: {"url": ".../loki/api/v1/push"}
+# What the charm sends COS, in the charm's tree (packed with src/).
+ALERT_RULES_DIR = Path(__file__).resolve().parent / "alert_rules"
+DASHBOARDS_DIR = Path(__file__).resolve().parent / "grafana_dashboards"

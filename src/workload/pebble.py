@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Any, cast
 
 import ops
 
+from core.observability import LogTarget
 from literals import (
     CLIENT_PORT,
     CONFIG_PATH,
@@ -16,6 +18,7 @@ from literals import (
     ETCD,
     ETCDCTL,
     KILL_DELAY,
+    LOG_LAYER,
     MARKER_PATH,
     READY_CHECK,
     SERVICE,
@@ -220,3 +223,16 @@ class Workload:
                 }
             },
         }
+
+    # ---- log forwarding (Loki) ------------------------------------------------------------------
+
+    def log_targets(self) -> dict[str, LogTarget]:
+        """The plan's log targets, as the decision reads them."""
+        return {
+            name: LogTarget(target.location or "", tuple(target.services), dict(target.labels))
+            for name, target in self.container.get_plan().log_targets.items()
+        }
+
+    def add_log_layer(self, layer: dict[str, Any]) -> None:
+        """Pebble applies log targets on add_layer; no service restarts for it."""
+        self.container.add_layer(LOG_LAYER, cast("ops.pebble.LayerDict", layer), combine=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from literals import METRICS_PORT
 from state.config import EtcdOptions
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -61,4 +62,6 @@ def render_config(member: MemberConfig, options: EtcdOptions) -> str:
         autoescape=False,
     )
     template = env.get_template("etcd.conf.yml.j2")
-    return template.render(member=member, options=options, version=member.etcd_version)
+    return template.render(
+        member=member, options=options, version=member.etcd_version, metrics_port=METRICS_PORT
+    )

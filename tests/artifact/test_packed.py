@@ -52,6 +52,8 @@ RUNTIME = {
     "charmlibs.interfaces.tls_certificates": "charmlibs/interfaces/tls_certificates/__init__.py",
     "boto3": "boto3/__init__.py",
     "botocore": "botocore/__init__.py",
+    "cosl": "cosl/__init__.py",
+    "diskcache": "diskcache/__init__.py",
 }
 MAX_CHARM_MB = 20  # 15 MB with boto3: botocore's models for other services are left out
 

@@ -55,6 +55,7 @@ from tests.bench.client_charm import BenchClientCharm
 from tests.bench.client_v1_charm import CONFIG as V1_CONFIG
 from tests.bench.client_v1_charm import META as V1_META
 from tests.bench.client_v1_charm import BenchV1ClientCharm
+from tests.bench.cos import INTERFACES, CosRelation
 from tests.bench.juju_hooks import (
     APP,
     CLIENT_RELATION,
@@ -94,6 +95,7 @@ COALESCED = frozenset(
         "tls-changed",
         "client-changed",
         "s3-changed",
+        "cos-changed",
     }
 )
 
@@ -143,6 +145,7 @@ class Unit:
     tls_broken: set[str] = field(default_factory=set)  # relations this unit saw broken
     client_relations: set[int] = field(default_factory=set)  # etcd-client relations it joined
     clients_broken: set[int] = field(default_factory=set)
+    cos: set[str] = field(default_factory=set)  # COS endpoints it has joined (and not broken)
 
     @property
     def name(self) -> str:
@@ -215,6 +218,7 @@ class Juju:
     parallel: scheduler_module.Parallel | None = None  # BENCH_MODE=parallel
     interleaving: list[str] = field(default_factory=list)  # parallel mode: who ran what, when
     checks: health.Monitor | None = None
+    cos: dict[str, CosRelation] = field(default_factory=dict)  # COS relations, by endpoint
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -475,6 +479,33 @@ class Juju:
             for unit in self.units.values():
                 unit.queue.append(("s3-changed",))
 
+    # ---- COS (see cos.py) -----------------------------------------------------------------------
+
+    def relate_cos(
+        self, endpoint: str, remote_units: dict[int, dict[str, str]] | None = None
+    ) -> None:
+        """`juju integrate etcd-k8s:<endpoint> <prometheus|grafana|loki>`."""
+        assert endpoint in INTERFACES and endpoint not in self.cos
+        self.cos[endpoint] = CosRelation(endpoint, remote_units=remote_units or {0: {}})
+        for unit in self.units.values():
+            self._queue_cos_join(unit, endpoint)
+
+    def set_cos_remote(self, endpoint: str, unit: int, data: dict[str, str]) -> None:
+        """A remote unit's databag changes: relation-changed on every etcd-k8s unit."""
+        self.cos[endpoint].remote_units[unit] = dict(data)
+        for each in self.units.values():
+            if endpoint in each.cos:
+                each.queue.append(("cos-changed", endpoint))
+
+    def remove_cos(self, endpoint: str) -> None:
+        for unit in self.units.values():
+            if endpoint in unit.cos:
+                unit.queue.extend([("cos-departed", endpoint), ("cos-broken", endpoint)])
+
+    def _queue_cos_join(self, unit: Unit, endpoint: str) -> None:
+        unit.cos.add(endpoint)
+        unit.queue.extend((f"cos-{kind}", endpoint) for kind in ("created", "joined", "changed"))
+
     # ---- client applications --------------------------------------------------------------------
 
     def relate_client(self, name: str, prefix: str, cert_pem: str, report: Path) -> ClientApp:
@@ -689,6 +720,12 @@ class Juju:
                 answer = True
         if answer:
             self._answer_csrs()
+        for endpoint in unit.cos:
+            cos = self.cos[endpoint]
+            bags = out.get_relation(cos.id)
+            cos.unit_data[unit.name] = dict(bags.local_unit_data)
+            if leader:
+                cos.app_data = dict(bags.local_app_data)
         container = out.get_container("etcd")
         unit.layers = dict(container.layers)
         health.sync(unit.pod.checks, health.plan_checks(unit.layers), time.monotonic())
@@ -765,6 +802,8 @@ class Juju:
         self.network.remove_pod(unit.pod_name)
         del self.units[unit.name]
         del self.databags[unit.name]
+        for cos in self.cos.values():
+            cos.unit_data.pop(unit.name, None)
         for other in self.units.values():
             other.sees.discard(unit.name)
         self.removed.append(unit)
@@ -817,6 +856,8 @@ class Juju:
             events.append(("leader-elected",))
         events += [("config-changed",), ("start",), ("pebble-ready",), ("storage-attached",)]
         unit.queue.extend(events)
+        for endpoint in self.cos:
+            self._queue_cos_join(unit, endpoint)
 
     def _queue_joins(self, new: list[Unit]) -> None:
         """relation-joined then -changed, both ways, between each new unit and every other."""

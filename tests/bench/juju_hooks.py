@@ -15,6 +15,7 @@ from ops import testing
 from scenario import _runtime as scenario_runtime
 
 from tests.bench import health
+from tests.bench.cos import INTERFACES, REMOTE_APPS
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH
 
 if TYPE_CHECKING:
@@ -91,12 +92,25 @@ def state_for(juju: Juju, unit: Unit) -> testing.State:
         if app.relation_id in unit.client_relations
         for s in app.secrets
     ]
+    cos_relations = {
+        testing.Relation(
+            endpoint,
+            id=juju.cos[endpoint].id,
+            interface=INTERFACES[endpoint],
+            remote_app_name=REMOTE_APPS[endpoint],
+            remote_app_data=dict(juju.cos[endpoint].remote_app_data),
+            remote_units_data={n: dict(d) for n, d in juju.cos[endpoint].remote_units.items()},
+            local_app_data=dict(juju.cos[endpoint].app_data),
+            local_unit_data=dict(juju.cos[endpoint].unit_data.get(unit.name, {})),
+        )
+        for endpoint in sorted(unit.cos)
+    }
     s3_relations, s3_secrets = juju._s3_state()
     address = juju.network.pods[unit.pod_name].address if unit.pod.net else "192.0.2.1"
     return testing.State(
         leader=juju.leader == unit.name,
         config=dict(juju.config),
-        relations={relation, *tls_relations, *client_relations, *s3_relations},
+        relations={relation, *tls_relations, *client_relations, *cos_relations, *s3_relations},
         secrets=[*unit.secrets, *juju.app_secrets.values(), *granted, *s3_secrets],
         networks={
             testing.Network(PEER, bind_addresses=[testing.BindAddress([testing.Address(address)])])
@@ -155,6 +169,19 @@ def event_for(juju: Juju, unit: Unit, event: Event, state: testing.State) -> Any
             return on.relation_departed(client_relation, remote_unit=0, departing_unit=0)
         if kind == "client-broken":
             return on.relation_broken(client_relation)
+    if kind.startswith("cos-"):
+        cos_relation = state.get_relation(juju.cos[event[1]].id)
+        remote = min(juju.cos[event[1]].remote_units, default=0)
+        if kind == "cos-created":
+            return on.relation_created(cos_relation)
+        if kind == "cos-joined":
+            return on.relation_joined(cos_relation, remote_unit=remote)
+        if kind == "cos-changed":
+            return on.relation_changed(cos_relation, remote_unit=remote)
+        if kind == "cos-departed":
+            return on.relation_departed(cos_relation, remote_unit=remote, departing_unit=remote)
+        if kind == "cos-broken":
+            return on.relation_broken(cos_relation)
     if kind.startswith("s3-"):
         s3_relation = state.get_relation(S3_RELATION_ID)
         if kind == "s3-created":

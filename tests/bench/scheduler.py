@@ -95,6 +95,10 @@ def finish(juju: Juju, hook: Hook) -> None:
     juju._commit(unit, hook.out, leader=hook.leader)
     if event[0] == "client-broken":
         unit.clients_broken.add(int(event[1]))
+    if event[0] == "cos-broken":
+        unit.cos.discard(event[1])
+        if not any(event[1] in u.cos for u in juju.units.values()):
+            del juju.cos[event[1]]
     if event[0] == "tls-broken":
         unit.tls_broken.add(event[1])
         if all(event[1] in u.tls_broken for u in juju.units.values()):

@@ -170,6 +170,7 @@ class TestRender:
         _, conf = rendered()
         assert conf["listen-peer-urls"] == "http://0.0.0.0:2380"
         assert conf["listen-client-urls"] == "http://0.0.0.0:2379"
+        assert conf["listen-metrics-urls"] == "http://0.0.0.0:2381"  # plain http, TLS or not
         assert conf["strict-reconfig-check"] is True
         assert conf["log-outputs"] == ["stderr"]
 
