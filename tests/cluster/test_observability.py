@@ -97,6 +97,17 @@ def test_prometheus_scrapes_alerts_and_dashboard(bench: Juju) -> None:
         assert_every_target_up(j, prometheus)
         exprs = alert_exprs(j)
         assert len(exprs) >= 18
+        # The server loaded every rule the charm sent, and evaluates each without error.
+        loaded = prometheus.wait(
+            "every rule evaluated",
+            lambda: (
+                (r := [x for g in prometheus.api("rules")["groups"] for x in g["rules"]])
+                and all(x.get("lastEvaluation", "").startswith("2") for x in r)
+                and r
+            ),
+        )
+        assert sorted(x["name"] for x in loaded) == sorted(exprs)
+        assert [x["name"] for x in loaded if x["health"] != "ok"] == []
 
         # Healthy: after some evaluations, no alert's expression is true.
         time.sleep(5)

@@ -392,3 +392,10 @@ def test_logging_broken_switches_the_targets_off() -> None:
     out, _ = run(relation, can_connect=True, peers=False, event="broken", layers=layers)
     assert plan_targets(out)["loki-loki-0"]["services"] == ["-all"]
     assert "refused" not in out.unit_status.message
+
+
+def test_install_opens_the_metrics_port_beside_the_client_port() -> None:
+    ctx = testing.Context(EtcdK8sCharm)
+    state = testing.State(containers={testing.Container("etcd", can_connect=False)})
+    out = ctx.run(ctx.on.install(), state)
+    assert {p.port for p in out.opened_ports} == {2379, 2381}
