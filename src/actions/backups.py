@@ -175,6 +175,9 @@ def fetch(kit: Kit, backup_id: str) -> str:
             f"no complete backup {backup_id!r} in s3://{store.settings.bucket}/"
             f"{store.settings.prefix(app or kit.app)} (see list-backups)"
         )
+    too_new = core.newer_minor(meta.etcd_version, kit.etcd.ctx.etcd_version())
+    if too_new:
+        raise ActionRefused(f"backup {backup_id} cannot be restored here: {too_new}")
     name = ident if app is None or app == kit.app else f"{app}-{ident}"
     known = local.meta(name)
     if known is not None and known.sha256 == meta.sha256 and local.file(name).exists():

@@ -269,6 +269,23 @@ class BackupRecord:
     state: str  # complete | incomplete (no verified manifest) | no sidecar
 
 
+def newer_minor(taken_by: str, running: tuple[int, int]) -> str | None:
+    """Why data that etcd `taken_by` saved cannot be restored by etcd `running` (a newer minor:
+    etcd reads its own minor's and older data, never a newer one's), or None. An unreadable
+    version is no reason: the staged restore that follows checks the data itself."""
+    match = re.match(r"^v?(\d+)\.(\d+)", taken_by or "")
+    if match is None:
+        return None
+    saved = (int(match[1]), int(match[2]))
+    if saved <= running:
+        return None
+    return (
+        f"it was taken by etcd {taken_by}, newer than this image's etcd "
+        f"{running[0]}.{running[1]}: etcd does not restore a newer minor's data; run an image "
+        f"of etcd {saved[0]}.{saved[1]} or newer"
+    )
+
+
 def newest_first(records: list[BackupRecord]) -> list[BackupRecord]:
     return sorted(records, key=lambda r: (r.created, r.id, r.where), reverse=True)
 

@@ -220,3 +220,22 @@ def test_a_hook_does_not_import_boto3() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("taken_by", "running", "refused"),
+    [
+        ("3.5.1", (3, 5), False),
+        ("3.4.23", (3, 5), False),
+        ("v3.6.0", (3, 5), True),
+        ("3.5.26", (3, 4), True),
+        ("4.0.0", (3, 9), True),
+        ("", (3, 5), False),
+        ("unknown", (3, 5), False),
+    ],
+)
+def test_newer_minor(taken_by: str, running: tuple[int, int], refused: bool) -> None:
+    why = b.newer_minor(taken_by, running)
+    assert (why is not None) == refused
+    if why:
+        assert f"etcd {taken_by}" in why and f"{running[0]}.{running[1]}" in why
