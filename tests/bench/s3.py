@@ -129,7 +129,7 @@ class SeaweedS3:
             "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=64",
             "-master.telemetry=false",
-            "-volume.max=20",
+            "-volume.max=0",  # as many volumes as the disk holds
             *self._tls_args(),
         ]
         log = (self.root / "weed.log").open("ab")
