@@ -286,6 +286,25 @@ def newer_minor(taken_by: str, running: tuple[int, int]) -> str | None:
     )
 
 
+def beyond_retention(records: list[BackupRecord], keep: int, protect: str) -> list[str]:
+    """The complete S3 backups to delete so that the newest `keep` remain (0 keeps all),
+    never `protect` (the one just taken, whatever the clocks say). Incomplete objects are not
+    counted nor touched: they are no backups, and maybe another unit's upload in flight."""
+    if keep <= 0:
+        return []
+    complete = [r for r in newest_first(records) if r.where == "s3" and r.state == "complete"]
+    kept = [r.id for r in complete if r.id == protect]
+    doomed = []
+    for record in complete:
+        if record.id == protect:
+            continue
+        if len(kept) < keep:
+            kept.append(record.id)
+        else:
+            doomed.append(record.id)
+    return doomed
+
+
 def newest_first(records: list[BackupRecord]) -> list[BackupRecord]:
     return sorted(records, key=lambda r: (r.created, r.id, r.where), reverse=True)
 

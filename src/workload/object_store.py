@@ -266,6 +266,13 @@ class ObjectStore:
             except Exception as error:
                 logger.warning("could not delete %s: %s", name, error)
 
+    def delete(self, key: str) -> None:
+        """One backup: its manifest first, so that it is never listed without its object."""
+        for name in (key + METADATA_SUFFIX, key):
+            self._call(
+                "delete-object", self._client.delete_object, Bucket=self.settings.bucket, Key=name
+            )
+
     def listing(self, prefix: str) -> list[Listed]:
         """Backups under `prefix`: objects, each with its manifest if it has one."""
         objects: dict[str, int] = {}

@@ -207,6 +207,15 @@ def test_garbage_relation_data_is_refused_and_changes_nothing(
         assert "newer" in newer.failure
         assert all_keys(bench) == before
 
+        # Retention: keep=2 after two more backups leaves the newest two, objects and manifests.
+        backup(bench, leader)
+        third = bench.run_action(leader, "create-backup", keep=2)
+        assert third.failure is None, third.failure
+        assert third.results["removed"] == made["backup-id"]
+        left = [k for k in s3.keys(BUCKET) if not k.endswith(".json")]
+        assert len(left) == 2 and third.results["key"] in left and key not in left
+        assert key + ".json" not in s3.keys(BUCKET)
+
 
 @pytest.mark.parametrize("version", ["3.5"], indirect=True)
 def test_store_dying_mid_upload_leaves_no_backup(start: Callable[[], Juju], s3: SeaweedS3) -> None:

@@ -239,3 +239,18 @@ def test_newer_minor(taken_by: str, running: tuple[int, int], refused: bool) -> 
     assert (why is not None) == refused
     if why:
         assert f"etcd {taken_by}" in why and f"{running[0]}.{running[1]}" in why
+
+
+def test_retention_keeps_the_newest_complete_and_the_new_one() -> None:
+    rows = [
+        record("b1", "s3", "2026-12-01T01:00:00Z"),
+        record("b2", "s3", "2026-12-01T02:00:00Z"),
+        record("b3", "s3", "2026-12-01T03:00:00Z"),
+        record("local", "local", "2026-12-01T04:00:00Z"),
+        b.BackupRecord("half", "s3", 1, None, "", "", "incomplete (no verified manifest)"),
+        record("new", "s3", "2026-11-01T00:00:00Z"),  # the one just taken, its clock behind
+    ]
+    assert b.beyond_retention(rows, 0, "new") == []
+    assert b.beyond_retention(rows, 2, "new") == ["b2", "b1"]
+    assert b.beyond_retention(rows, 1, "new") == ["b3", "b2", "b1"]
+    assert b.beyond_retention(rows, 9, "new") == []
