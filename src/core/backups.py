@@ -11,11 +11,9 @@ import base64
 import binascii
 import datetime
 import hashlib
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 # The requirer's side of the s3 interface (charm-relation-interfaces interfaces/s3/v1): which
 # provider fields it wants in a Juju secret, and the library version it speaks.
@@ -125,6 +123,8 @@ def check_bucket(name: str) -> str:
 
 
 def check_endpoint(url: str | None) -> str | None:
+    from urllib.parse import urlsplit  # here: a hook that never checks S3 data skips it
+
     if url is None:
         return None
     try:
@@ -215,6 +215,8 @@ def _certificates(item: str, number: int) -> list[str]:
 
 
 def _is_ip(name: str) -> bool:
+    import ipaddress
+
     try:
         ipaddress.ip_address(name)
     except ValueError:
