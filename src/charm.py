@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ops
 
@@ -33,13 +34,15 @@ from literals import (
 from relations.certificates import Certificates, Offers
 from relations.etcd_client import ClientRelations
 from relations.observability import Observability
-from relations.s3 import S3Relation
 from state import config
 from state.peers import PeerData
 from state.secrets import RootSecret
 from workload.etcdctl import EtcdctlError
 from workload.k8s import cluster_domain
 from workload.pebble import Workload
+
+if TYPE_CHECKING:
+    from relations.s3 import S3Relation
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +121,7 @@ class EtcdK8sCharm(ops.CharmBase):
         """The s3-credentials relation: the leader asks for the keys in a secret (v1); what
         the provider sends is read when a backup action runs, and checked for the status."""
         if self.unit.is_leader() and not isinstance(event, ops.RelationBrokenEvent):
-            S3Relation(self.model, self.app).request()
+            self._s3().request()
         self._reconcile(event)
 
     def _observe(self, event: ops.EventBase) -> None:
@@ -126,6 +129,13 @@ class EtcdK8sCharm(ops.CharmBase):
         broken = event.relation.id if isinstance(event, ops.RelationBrokenEvent) else None
         cos = Observability(self, self.workload, cluster_domain(), broken_id=broken)
         self._cos_refused = [str(refusal) for refusal in cos.reconcile()]
+
+    def _s3(self) -> S3Relation:
+        """The s3-credentials relation's reader, imported only where S3 matters: most hooks
+        of most deployments never need it."""
+        from relations.s3 import S3Relation
+
+        return S3Relation(self.model, self.app)
 
     def _context(self, budget: float, offers: Offers | None = None) -> UnitContext | None:
         """This unit's context, or None with the status that says why there is none yet."""
@@ -199,7 +209,7 @@ class EtcdK8sCharm(ops.CharmBase):
                 self._storage(),
                 app=self.app.name,
                 is_leader=self.unit.is_leader(),
-                s3=S3Relation(self.model, self.app),
+                s3=self._s3(),
                 log=event.log,
             )
             results = act.handler(kit, params)
@@ -245,7 +255,8 @@ class EtcdK8sCharm(ops.CharmBase):
         relation = self.model.get_relation(PEER_RELATION)
         if self._outcome is None or relation is None:
             return
-        backups = S3Relation(self.model, self.app).problem() if self.unit.is_leader() else None
+        related = self.unit.is_leader() and self.model.get_relation(S3_RELATION) is not None
+        backups = self._s3().problem() if related else None
         said = app_status(self._outcome, 1 + len(relation.units), backups_refused=backups)
         event.add_status(ops.StatusBase.from_name(said.name, said.message))
 

@@ -11,11 +11,12 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from actions.common import seconds
-from actions.registry import Kit, NoParams, action
+from actions.registry import Kit, NoParams, action, whole
 from actions.snapshots import take
 from core import backups as core
 from core.actions import ActionRefused
@@ -66,8 +67,18 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-@action("create-backup", NoParams, leader_only=True)
-def create_backup(kit: Kit, _: NoParams) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CreateParams:
+    """create-backup [keep=]"""
+
+    keep: int = 0
+
+    def __post_init__(self) -> None:
+        whole("keep", self.keep)
+
+
+@action("create-backup", CreateParams, leader_only=True)
+def create_backup(kit: Kit, params: CreateParams) -> dict[str, Any]:
     store = open_store(kit)
     local = kit.backups()
     try:
@@ -107,7 +118,9 @@ def create_backup(kit: Kit, _: NoParams) -> dict[str, Any]:
     finally:
         local.remove(ident)  # the snapshot was taken for the upload; S3 holds it now, or none
     kit.log(f"backup {ident}: the store's copy verified, manifest written")
+    removed = _apply_retention(store, kit.app, params.keep, ident)
     return {
+        "removed": ", ".join(removed) or "none",
         "backup-id": ident,
         "key": key,
         "bucket": store.settings.bucket,
@@ -151,6 +164,23 @@ def list_backups(kit: Kit, _: NoParams) -> dict[str, Any]:
     }
 
 
+def _apply_retention(store: ObjectStore, app: str, keep: int, ident: str) -> list[str]:
+    """Delete the oldest complete backups beyond `keep`. The new backup is made already: a
+    failure here is reported, not a failed backup."""
+    if keep <= 0:
+        return []
+    prefix = store.settings.prefix(app)
+    try:
+        rows = store.listing(prefix)
+        doomed = core.beyond_retention([_record(r.id, r.size, r.meta) for r in rows], keep, ident)
+        for old in doomed:
+            logger.info("decision: delete backup %s (keep=%s)", old, keep)
+            store.delete(prefix + old)
+    except StoreError as error:
+        return [f"retention not applied: {error}"]
+    return doomed
+
+
 def _record(ident: str, size: int, meta: BackupMeta | None) -> core.BackupRecord:
     return core.BackupRecord(
         id=ident,
@@ -175,6 +205,9 @@ def fetch(kit: Kit, backup_id: str) -> str:
             f"no complete backup {backup_id!r} in s3://{store.settings.bucket}/"
             f"{store.settings.prefix(app or kit.app)} (see list-backups)"
         )
+    too_new = core.newer_minor(meta.etcd_version, kit.etcd.ctx.etcd_version())
+    if too_new:
+        raise ActionRefused(f"backup {backup_id} cannot be restored here: {too_new}")
     name = ident if app is None or app == kit.app else f"{app}-{ident}"
     known = local.meta(name)
     if known is not None and known.sha256 == meta.sha256 and local.file(name).exists():

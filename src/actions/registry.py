@@ -10,13 +10,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.actions import ActionRefused
 from engine.tools import Tools
 from literals import STORAGE_ROOT
-from relations.s3 import S3Relation
 from workload.snapshots import Backups
+
+if TYPE_CHECKING:
+    from relations.s3 import S3Relation
 
 logger = logging.getLogger(__name__)
 

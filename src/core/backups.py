@@ -11,11 +11,9 @@ import base64
 import binascii
 import datetime
 import hashlib
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 # The requirer's side of the s3 interface (charm-relation-interfaces interfaces/s3/v1): which
 # provider fields it wants in a Juju secret, and the library version it speaks.
@@ -125,6 +123,8 @@ def check_bucket(name: str) -> str:
 
 
 def check_endpoint(url: str | None) -> str | None:
+    from urllib.parse import urlsplit  # here: a hook that never checks S3 data skips it
+
     if url is None:
         return None
     try:
@@ -215,6 +215,8 @@ def _certificates(item: str, number: int) -> list[str]:
 
 
 def _is_ip(name: str) -> bool:
+    import ipaddress
+
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -267,6 +269,42 @@ class BackupRecord:
     etcd_version: str
     created: str  # ISO 8601 UTC, "" when unknown
     state: str  # complete | incomplete (no verified manifest) | no sidecar
+
+
+def newer_minor(taken_by: str, running: tuple[int, int]) -> str | None:
+    """Why data that etcd `taken_by` saved cannot be restored by etcd `running` (a newer minor:
+    etcd reads its own minor's and older data, never a newer one's), or None. An unreadable
+    version is no reason: the staged restore that follows checks the data itself."""
+    match = re.match(r"^v?(\d+)\.(\d+)", taken_by or "")
+    if match is None:
+        return None
+    saved = (int(match[1]), int(match[2]))
+    if saved <= running:
+        return None
+    return (
+        f"it was taken by etcd {taken_by}, newer than this image's etcd "
+        f"{running[0]}.{running[1]}: etcd does not restore a newer minor's data; run an image "
+        f"of etcd {saved[0]}.{saved[1]} or newer"
+    )
+
+
+def beyond_retention(records: list[BackupRecord], keep: int, protect: str) -> list[str]:
+    """The complete S3 backups to delete so that the newest `keep` remain (0 keeps all),
+    never `protect` (the one just taken, whatever the clocks say). Incomplete objects are not
+    counted nor touched: they are no backups, and maybe another unit's upload in flight."""
+    if keep <= 0:
+        return []
+    complete = [r for r in newest_first(records) if r.where == "s3" and r.state == "complete"]
+    kept = [r.id for r in complete if r.id == protect]
+    doomed = []
+    for record in complete:
+        if record.id == protect:
+            continue
+        if len(kept) < keep:
+            kept.append(record.id)
+        else:
+            doomed.append(record.id)
+    return doomed
 
 
 def newest_first(records: list[BackupRecord]) -> list[BackupRecord]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from core import actions as toolbox
 from core.actions import ActionRefused
+from core.backups import newer_minor
 from core.model import ClusterView, RestoreRecord
 from core.steps import CutDone, MoveLeader, RemoveMember
 from engine import restored_access
@@ -148,6 +149,9 @@ def _verify(tools: Tools, store: bk.Backups, name: str, path: Path) -> dict[str,
     if size == 0:
         raise ActionRefused(f"snapshot {name!r} is an empty file")
     meta = store.meta(name)
+    too_new = newer_minor(meta.etcd_version, tools.ctx.etcd_version()) if meta else None
+    if too_new:
+        raise ActionRefused(f"snapshot {name!r} cannot be restored here: {too_new}")
     sha = bk.file_sha256(path)
     if meta is not None and meta.sha256 != sha:
         raise ActionRefused(

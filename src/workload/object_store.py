@@ -6,11 +6,13 @@ import this module, and it imports boto3 only when a store is opened, so hooks s
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from core.backups import METADATA_SUFFIX, S3Settings, composite_etag
 logger = logging.getLogger(__name__)
 
 PART_SIZE = 16 * 1024 * 1024  # S3 wants 5 MiB at least per part but the last; 10,000 at most
+PARALLEL_PARTS = 4  # parts in flight at once (memory: this many parts)
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0
 
@@ -175,35 +178,55 @@ class ObjectStore:
     def _parts(
         self, path: Path, key: str, upload_id: str, progress: Callable[[int], None]
     ) -> tuple[list[dict[str, Any]], list[bytes], str]:
-        import base64
-
+        """Read the file once, in order (sha256 and each part's MD5 as it is read), with up to
+        PARALLEL_PARTS parts in flight: one stream alone leaves the store's bandwidth idle."""
         sha = hashlib.sha256()
-        parts: list[dict[str, Any]] = []
         md5s: list[bytes] = []
-        sent = 0
-        with path.open("rb") as handle:
-            for number, chunk in enumerate(iter(lambda: handle.read(PART_SIZE), b""), 1):
-                sha.update(chunk)
-                md5 = hashlib.md5(chunk).digest()
-                answer = self._call(
-                    f"upload-part {number}",
-                    self._client.upload_part,
-                    Bucket=self.settings.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=chunk,
-                    ContentMD5=base64.b64encode(md5).decode(),
-                )
+        pending: list[tuple[int, bytes, Future[Any]]] = []
+        parts: list[dict[str, Any]] = []
+        sent = [0]
+
+        def settle(limit: int) -> None:
+            while len(pending) > limit:
+                number, md5, future = pending.pop(0)
+                answer, size = future.result()
                 if answer.get("ETag", "").strip('"') != md5.hex():
                     raise StoreError(f"S3 part {number} came back with another checksum")
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-                md5s.append(md5)
-                sent += len(chunk)
-                progress(sent)
+                sent[0] += size
+                progress(sent[0])
+
+        with ThreadPoolExecutor(PARALLEL_PARTS) as pool, path.open("rb") as handle:
+            try:
+                for number, chunk in enumerate(iter(lambda: handle.read(PART_SIZE), b""), 1):
+                    sha.update(chunk)
+                    md5 = hashlib.md5(chunk).digest()
+                    md5s.append(md5)
+                    future = pool.submit(self._part, key, upload_id, number, chunk, md5)
+                    pending.append((number, md5, future))
+                    settle(PARALLEL_PARTS - 1)
+                settle(0)
+            finally:
+                for _, _, future in pending:
+                    future.cancel()
         if not parts:
             raise StoreError("the snapshot file is empty")
         return parts, md5s, sha.hexdigest()
+
+    def _part(
+        self, key: str, upload_id: str, number: int, chunk: bytes, md5: bytes
+    ) -> tuple[Any, int]:
+        answer = self._call(
+            f"upload-part {number}",
+            self._client.upload_part,
+            Bucket=self.settings.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=chunk,
+            ContentMD5=base64.b64encode(md5).decode(),
+        )
+        return answer, len(chunk)
 
     def _verify(self, meta: BackupMeta, etag: str) -> BackupMeta:
         head = self._call(
@@ -242,6 +265,13 @@ class ObjectStore:
                 self._client.delete_object(Bucket=self.settings.bucket, Key=name)
             except Exception as error:
                 logger.warning("could not delete %s: %s", name, error)
+
+    def delete(self, key: str) -> None:
+        """One backup: its manifest first, so that it is never listed without its object."""
+        for name in (key + METADATA_SUFFIX, key):
+            self._call(
+                "delete-object", self._client.delete_object, Bucket=self.settings.bucket, Key=name
+            )
 
     def listing(self, prefix: str) -> list[Listed]:
         """Backups under `prefix`: objects, each with its manifest if it has one."""

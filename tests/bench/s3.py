@@ -11,6 +11,7 @@ signature by default; Ceph's radosgw needs a running Ceph cluster.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import signal
@@ -21,6 +22,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+from tests.bench.ca import Authority, _key, _key_pem, _pem
 
 REPO = Path(__file__).resolve().parents[2]
 WEED = REPO / ".venv" / "bin" / "weed"
@@ -55,10 +62,36 @@ class SeaweedS3:
     port: int = 0
     ports: dict[str, int] = field(default_factory=dict)  # kept across a restart
     process: subprocess.Popen[bytes] | None = None
+    tls: Authority | None = None  # also serve https, with a certificate this CA signs
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def https_endpoint(self) -> str:
+        assert self.tls is not None, "started without tls"
+        return f"https://127.0.0.1:{self.ports['https']}"
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        key = _key()
+        ip = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .add_extension(x509.SubjectAlternativeName([ip]), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        cert, key_file = self.root / "s3-cert.pem", self.root / "s3-key.pem"
+        cert.write_text(_pem(self.tls.sign(csr)))
+        key_file.write_text(_key_pem(key))
+        return [
+            f"-s3.port.https={self.ports['https']}",
+            f"-s3.cert.file={cert}",
+            f"-s3.key.file={key_file}",
+        ]
 
     def start(self, timeout: float = 60.0) -> SeaweedS3:
         if not WEED.exists():
@@ -74,7 +107,8 @@ class SeaweedS3:
         }
         config = self.root / "s3.json"
         config.write_text(json.dumps(identities))
-        ports = self.ports or {name: _free_port() for name in ("master", "volume", "filer", "s3")}
+        names = ("master", "volume", "filer", "s3", "https")
+        ports = self.ports or {name: _free_port() for name in names}
         self.ports, self.port = ports, ports["s3"]
         data = self.root / "data"
         data.mkdir(exist_ok=True)
@@ -94,7 +128,9 @@ class SeaweedS3:
             "-s3.port.iceberg=0",  # fixed default ports that parallel tests would share
             "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=20",
+            "-master.telemetry=false",
+            "-volume.max=0",  # as many volumes as the disk holds
+            *self._tls_args(),
         ]
         log = (self.root / "weed.log").open("ab")
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)

@@ -6,6 +6,7 @@ The full path runs on both etcd versions; the others on 3.5 only (CI's time)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.bench.ca import Authority
 from tests.bench.checks import assert_formed, client, wait_healthy, write_keys
 from tests.bench.juju import Juju
 from tests.bench.s3 import ACCESS_KEY, SECRET_KEY, S3Integrator, SeaweedS3
@@ -181,7 +183,38 @@ def test_garbage_relation_data_is_refused_and_changes_nothing(
         assert "backups off" not in bench.app_status.message
         write_keys(bench, "v0", 10)
         made = backup(bench, leader)
-        assert s3.keys(BUCKET) == [made["key"], made["key"] + ".json"]
+        key = made["key"]
+        assert s3.keys(BUCKET) == [key, key + ".json"]
+
+        # The object altered in the store after the upload: restore refuses, nothing changes.
+        before = all_keys(bench)
+        store = s3.client()
+        body = store.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        store.put_object(Bucket=BUCKET, Key=key, Body=body[:-1] + bytes([body[-1] ^ 1]))
+        altered = bench.run_action(leader, "restore", **{"backup-id": made["backup-id"]})
+        assert altered.failure is not None and "not what was uploaded" in altered.failure
+        assert all_keys(bench) == before
+        assert not list((bench.units[leader].pod.storage_dir / "backups").glob("*.db"))
+
+        # A backup of a newer etcd minor than the image runs: refused with the reason.
+        store.put_object(Bucket=BUCKET, Key=key, Body=body)
+        manifest = json.loads(store.get_object(Bucket=BUCKET, Key=key + ".json")["Body"].read())
+        store.put_object(
+            Bucket=BUCKET, Key=key + ".json", Body=json.dumps({**manifest, "etcd_version": "3.9.0"})
+        )
+        newer = bench.run_action(leader, "restore", **{"backup-id": made["backup-id"]})
+        assert newer.failure is not None and "etcd 3.9.0" in newer.failure, newer
+        assert "newer" in newer.failure
+        assert all_keys(bench) == before
+
+        # Retention: keep=2 after two more backups leaves the newest two, objects and manifests.
+        backup(bench, leader)
+        third = bench.run_action(leader, "create-backup", keep=2)
+        assert third.failure is None, third.failure
+        assert third.results["removed"] == made["backup-id"]
+        left = [k for k in s3.keys(BUCKET) if not k.endswith(".json")]
+        assert len(left) == 2 and third.results["key"] in left and key not in left
+        assert key + ".json" not in s3.keys(BUCKET)
 
 
 @pytest.mark.parametrize("version", ["3.5"], indirect=True)
@@ -222,3 +255,31 @@ def test_store_dying_mid_upload_leaves_no_backup(start: Callable[[], Juju], s3: 
         assert bench.run_action(leader, "list-backups").results["backups"] == "none"
         made = backup(bench, leader)
         assert s3.keys(BUCKET) == [made["key"], made["key"] + ".json"]
+
+
+@pytest.mark.parametrize("version", ["3.5"], indirect=True)
+def test_https_endpoint_trusts_the_providers_ca_chain(start: Callable[[], Juju]) -> None:
+    """The store speaks https with a certificate of a private CA: the provider's `tls-ca-chain`
+    is what the charm trusts; without it the upload is refused and nothing is listed."""
+    authority = Authority("bench-s3-ca")
+    server = SeaweedS3(tls=authority).start()
+    try:
+        with start() as bench:
+            bench.deploy(1)
+            chain = json.dumps([authority.pem])
+            config = {"endpoint": server.https_endpoint, "tls-ca-chain": chain}
+            bench.relate_s3(integrator(server, **config))
+            settle_all(bench)
+            leader = bench.leader
+            assert leader is not None
+            made = backup(bench, leader)
+            assert server.keys(BUCKET) == [made["key"], made["key"] + ".json"]
+            assert bench.s3 is not None
+            bench.configure_s3(**{**bench.s3.config, "tls-ca-chain": ""})
+            settle_all(bench)
+            untrusted = bench.run_action(leader, "create-backup")
+            assert untrusted.failure is not None, untrusted
+            assert "CERTIFICATE_VERIFY_FAILED" in untrusted.failure, untrusted.failure
+            assert len(server.keys(BUCKET)) == 2  # still only the first backup
+    finally:
+        server.close()

@@ -48,6 +48,7 @@ def failure(action: str, params: dict[str, Any] | None = None, **kwargs: Any) ->
     "action",
     [
         "restore",
+        "create-backup",
         "defrag",
         "promote",
         "move-leader",
@@ -78,6 +79,9 @@ def test_actions_need_the_workload(action: str) -> None:
         ("snapshot", {"keep": -1}, "keep must be a whole number"),
         ("compact", {"revision": True}, "revision must be a whole number"),
         ("restore", {}, "give name= (a snapshot on this unit) or backup-id="),
+        ("restore", {"name": "a", "backup-id": "backup-20261202-073000"}, "one of them"),
+        ("restore", {"backup-id": "../x"}, "invalid backup-id '../x'"),
+        ("create-backup", {"keep": -1}, "keep must be a whole number"),
         ("move-leader", {}, "to= is required"),
     ],
 )
@@ -127,3 +131,12 @@ def test_root_password_actions_refuse_while_auth_is_off() -> None:
     """Plaintext clusters run without etcd auth: no root password exists to show or rotate."""
     assert "auth is turned on" in failure("get-root-password", leader=False)
     assert "no root password to rotate" in failure("rotate-root-password")
+
+
+def test_backup_actions_without_s3(tmp_path: Path) -> None:
+    """No s3-credentials relation: create-backup refuses saying what to relate; list-backups
+    lists this unit's snapshots alone."""
+    message = failure("create-backup", storage_root=tmp_path)
+    assert "no S3 storage: relate s3-credentials" in message
+    ctx = run("list-backups", storage_root=tmp_path)
+    assert ctx.action_results == {"count": "0", "backups": "none", "s3": "not related"}

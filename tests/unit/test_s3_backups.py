@@ -220,3 +220,37 @@ def test_a_hook_does_not_import_boto3() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("taken_by", "running", "refused"),
+    [
+        ("3.5.1", (3, 5), False),
+        ("3.4.23", (3, 5), False),
+        ("v3.6.0", (3, 5), True),
+        ("3.5.26", (3, 4), True),
+        ("4.0.0", (3, 9), True),
+        ("", (3, 5), False),
+        ("unknown", (3, 5), False),
+    ],
+)
+def test_newer_minor(taken_by: str, running: tuple[int, int], refused: bool) -> None:
+    why = b.newer_minor(taken_by, running)
+    assert (why is not None) == refused
+    if why:
+        assert f"etcd {taken_by}" in why and f"{running[0]}.{running[1]}" in why
+
+
+def test_retention_keeps_the_newest_complete_and_the_new_one() -> None:
+    rows = [
+        record("b1", "s3", "2026-12-01T01:00:00Z"),
+        record("b2", "s3", "2026-12-01T02:00:00Z"),
+        record("b3", "s3", "2026-12-01T03:00:00Z"),
+        record("local", "local", "2026-12-01T04:00:00Z"),
+        b.BackupRecord("half", "s3", 1, None, "", "", "incomplete (no verified manifest)"),
+        record("new", "s3", "2026-11-01T00:00:00Z"),  # the one just taken, its clock behind
+    ]
+    assert b.beyond_retention(rows, 0, "new") == []
+    assert b.beyond_retention(rows, 2, "new") == ["b2", "b1"]
+    assert b.beyond_retention(rows, 1, "new") == ["b3", "b2", "b1"]
+    assert b.beyond_retention(rows, 9, "new") == []
