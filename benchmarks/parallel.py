@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="runs per mode (median shown)")
     parser.add_argument("--seed", type=int, default=1, help="the parallel scheduler's seed")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
     for noisy in ("ops", "scenario"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     for version in [v.strip() for v in args.versions.split(",") if v.strip()]:

@@ -160,7 +160,8 @@ def run_client(juju: Juju, app: ClientApp) -> None:
             return
         state, trigger = juju._client_hook(app, event)
     try:
-        out = app.ctx.run(trigger, state)
+        with threads.hook_environment():
+            out = app.ctx.run(trigger, state)
     except Exception as error:
         cause = getattr(error, "__cause__", None) or error
         juju.log.append(f"{app.name}/0 {event[0]}: FAILED: {type(cause).__name__}: {cause}")
