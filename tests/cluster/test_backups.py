@@ -26,11 +26,14 @@ PATH = "nightly/prod"
 
 
 @pytest.fixture
-def start(version: str, request: pytest.FixtureRequest) -> Callable[[], Juju]:
+def start(
+    version: str, bench_seed: int | None, request: pytest.FixtureRequest
+) -> Callable[[], Juju]:
     """A new model, as the suite's `bench` fixture makes it (the packed charm on the versions
-    in $ETCD_K8S_PACKED): the disaster-recovery test needs two, one after the other."""
+    in $ETCD_K8S_PACKED, parallel mode with a seed): the disaster-recovery test needs two,
+    one after the other."""
     charm_dir = request.getfixturevalue("unpacked_charm") if version in PACKED else None
-    return lambda: Juju.start(version, charm_dir=charm_dir)
+    return lambda: Juju.start(version, charm_dir=charm_dir, seed=bench_seed)
 
 
 @pytest.fixture
