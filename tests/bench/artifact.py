@@ -136,6 +136,22 @@ def imported_modules(src: Path) -> set[str]:
     return names
 
 
+def preload(src: Path) -> None:
+    """Import now every third-party module the charm imports, deferred ones too. Hooks that run
+    at once in threads (the parallel mode) and import a package for the first time together can
+    meet half-initialized modules ("cannot import name ... partially initialized module", a
+    KeyError in importlib): CPython's per-module import locks give a module in progress to a
+    second thread rather than deadlock when package and submodule imports cross. One process
+    per hook, as in Juju, never meets that."""
+    src = src.resolve()
+    own = {p.stem for p in src.glob("*.py")} | {
+        p.name for p in src.iterdir() if (p / "__init__.py").exists()
+    }
+    for name in sorted(imported_modules(src)):
+        if name.split(".", 1)[0] not in own:
+            importlib.import_module(name)
+
+
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
@@ -472,6 +488,7 @@ class ArtifactCharm:
         artifact = cls(root)
         with artifact.active():
             module = importlib.import_module("charm")
+            preload(root / "src")
         where = Path(module.__file__ or "").resolve()
         if where != root / "src" / "charm.py":
             raise RuntimeError(f"charm imported from {where}, not from the artifact")

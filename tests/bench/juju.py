@@ -46,7 +46,7 @@ from ops import testing
 from tests.bench import health
 from tests.bench import pebble as bench_pebble
 from tests.bench import scheduler as scheduler_module
-from tests.bench.artifact import ArtifactCharm
+from tests.bench.artifact import ArtifactCharm, preload
 from tests.bench.binaries import bin_dir
 from tests.bench.ca import Authority, Identity, Provider, requests_in
 from tests.bench.client_charm import CONFIG as CLIENT_CONFIG
@@ -267,6 +267,8 @@ class Juju:
             artifact=artifact,
         )
         if mode == "parallel":
+            if artifact is None:
+                preload(REPO / "src")
             model.parallel = scheduler_module.Parallel(model, seed)
         model.checks = health.Monitor(model._running_pods, model._check_changed, model.lock)
         model.checks.start()
