@@ -5,6 +5,7 @@ listed only once the store holds exactly what was read, with its manifest beside
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
@@ -205,6 +206,9 @@ def fetch(kit: Kit, backup_id: str) -> str:
             f"no complete backup {backup_id!r} in s3://{store.settings.bucket}/"
             f"{store.settings.prefix(app or kit.app)} (see list-backups)"
         )
+    # The object is the one beside the manifest that was read, whatever key the manifest
+    # recorded (a copied or moved backup's manifest names its old place).
+    meta = dataclasses.replace(meta, key=key)
     too_new = core.newer_minor(meta.etcd_version, kit.etcd.ctx.etcd_version())
     if too_new:
         raise ActionRefused(f"backup {backup_id} cannot be restored here: {too_new}")

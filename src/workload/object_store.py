@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from core.backups import METADATA_SUFFIX, S3Settings, composite_etag
+from core.backups import BACKUP_ID_PATTERN, METADATA_SUFFIX, S3Settings, composite_etag
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class ObjectStore:
             return False
         except botocore.exceptions.ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
+            if code == "403":  # HEAD answers have no body: ask again for the store's reason
+                code = self._refusal() or code
             if code in ("403", "AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"):
                 raise StoreError(
                     f"S3 refused access to bucket {bucket!r} ({code}): wrong credentials, or "
@@ -118,6 +120,18 @@ class ObjectStore:
         logger.info("decision: created S3 bucket %s", bucket)
         return True
 
+    def _refusal(self) -> str | None:
+        """Why the store refuses this bucket, from a request whose answer has a body."""
+        import botocore.exceptions
+
+        try:
+            self._client.list_objects_v2(Bucket=self.settings.bucket, MaxKeys=1)
+        except botocore.exceptions.ClientError as error:
+            return str(error.response.get("Error", {}).get("Code", "")) or None
+        except botocore.exceptions.BotoCoreError:
+            return None
+        return None
+
     def abort_stale(self, prefix: str) -> list[str]:
         """Abort the multipart uploads a failed earlier backup left under `prefix` (its store
         went away before the abort reached it): their parts are no backup and cost space."""
@@ -129,6 +143,11 @@ class ObjectStore:
         )
         aborted = []
         for upload in answer.get("Uploads", []):
+            # Only this application's backups: `<prefix><backup-id>`, nothing deeper or other
+            # (a store may ignore Prefix; another tool may upload beside us).
+            name = upload["Key"]
+            if not name.startswith(prefix) or not BACKUP_ID_PATTERN.fullmatch(name[len(prefix) :]):
+                continue
             self._abort(upload["Key"], upload["UploadId"])
             aborted.append(upload["Key"])
         if aborted:

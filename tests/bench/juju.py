@@ -458,6 +458,15 @@ class Juju:
         for unit in self.units.values():
             unit.queue.extend([("s3-created",), ("s3-joined",), ("s3-changed",)])
 
+    def remove_s3(self) -> None:
+        """`juju remove-relation etcd-k8s s3-integrator`: the relation, its data and the grant
+        of its secret go; the units see it gone from their next hook (the bench runs no
+        relation-broken for it). Safe from another thread while an action runs."""
+        with self.lock:
+            self.s3, self.s3_offer, self.s3_request, self.s3_secret = None, {}, {}, None
+            for unit in self.units.values():
+                unit.queue.append(("update-status",))
+
     def configure_s3(self, **config: str) -> None:
         """`juju config s3-integrator ...`: its whole config becomes `config`."""
         assert self.s3 is not None

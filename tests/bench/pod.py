@@ -68,6 +68,8 @@ class Pod:
     # Execs whose answer is lost: (words the argv holds, how many more times).
     lost_answers: list[list[Any]] = field(default_factory=list)
     checks: dict[str, CheckState] = field(default_factory=dict)  # its Pebble's health checks
+    # Faults run just before an exec whose argv holds all the words (once each).
+    before_execs: list[tuple[tuple[str, ...], Any]] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -127,14 +129,19 @@ class Pod:
         assert self.net is not None, f"pod {self.name} is not running"
         mounts = [(self.storage_dir, STORAGE_PATH), (self.bin_dir, BIN_PATH)]
         mounts += [(self.container_dir(p), p) for p in CONTAINER_PATHS]
+        # --rbind: what a test mounts inside the storage (a small tmpfs: a full disk) shows.
         script = " && ".join(
-            f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in mounts
+            f"mount --rbind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in mounts
         )
         return ["ip", "netns", "exec", self.net.netns, "sh", "-c", f'{script} && exec "$@"', "pod"]
 
     def exec(
         self, argv: list[str], env: dict[str, str], timeout: float | None, stdin: bytes | None
     ) -> tuple[int, bytes, bytes]:
+        for fault in list(self.before_execs):
+            if all(word in argv for word in fault[0]):
+                self.before_execs.remove(fault)
+                fault[1]()
         started = time.time()
         full_env = {"PATH": f"{BIN_PATH}:/usr/bin:/bin", **env}
         try:

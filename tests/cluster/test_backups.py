@@ -82,6 +82,21 @@ def listed(bench: Juju, unit: str) -> str:
     return str(answer.results["backups"])
 
 
+def recovered(fresh: Juju, leader: str, ident: str, at_backup: dict[str, str]) -> dict[str, Any]:
+    """Restore backup `ident` on a new one-unit application, add a unit: both hold exactly the
+    backup's keys. Returns the restore's results."""
+    back = fresh.run_action(leader, "restore", **{"backup-id": ident})
+    assert back.failure is None, back.failure
+    settle_all(fresh)
+    fresh.add_unit(1)
+    settle_all(fresh)
+    assert_formed(fresh, 2)
+    wait_healthy(fresh)
+    for name in fresh.units:
+        assert all_keys(fresh, name) == at_backup, name
+    return back.results
+
+
 def test_backup_list_restore_then_disaster_recovery(
     start: Callable[[], Juju], s3: SeaweedS3
 ) -> None:
@@ -128,15 +143,7 @@ def test_backup_list_restore_then_disaster_recovery(
         new_leader = deployed(fresh, s3, 1)
         assert all_keys(fresh) == {}
         assert ident in listed(fresh, new_leader)
-        back = fresh.run_action(new_leader, "restore", **{"backup-id": ident})
-        assert back.failure is None, back.failure
-        settle_all(fresh)
-        fresh.add_unit(1)
-        settle_all(fresh)
-        assert_formed(fresh, 2)
-        wait_healthy(fresh)
-        for name in fresh.units:
-            assert all_keys(fresh, name) == at_backup, name
+        recovered(fresh, new_leader, ident, at_backup)
         c = client(fresh)
         c.put("/written-after-recovery", "yes")
         c.close()
