@@ -103,6 +103,10 @@ def _towards_on(
         wanted = bundle_of([*wanted, *extra_trust])
     if record.stage == "off":
         missing = sorted(u for u in members if not (units.get(u) and units[u].in_use_ca))  # type: ignore[union-attr]
+        if not members or not wanted:
+            # No member runs yet (the bootstrap's own hook) or no CA came: "every member has
+            # a certificate" would hold of nobody, and etcd would start on files not there.
+            missing = missing or sorted(members or units) or ["the first member"]
         if missing:
             return Wait(say("tls.await-certificate", kind=kind, units=", ".join(missing)))
         nxt: Stage = "trust" if kind == PEER else "on"

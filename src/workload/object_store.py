@@ -122,14 +122,11 @@ class ObjectStore:
 
     def _refusal(self) -> str | None:
         """Why the store refuses this bucket, from a request whose answer has a body."""
-        import botocore.exceptions
-
         try:
-            self._client.list_objects_v2(Bucket=self.settings.bucket, MaxKeys=1)
-        except botocore.exceptions.ClientError as error:
-            return str(error.response.get("Error", {}).get("Code", "")) or None
-        except botocore.exceptions.BotoCoreError:
-            return None
+            self._call("list-objects", self._client.list_objects_v2, Bucket=self.settings.bucket)
+        except StoreError as error:
+            cause = error.__cause__
+            return str(getattr(cause, "response", {}).get("Error", {}).get("Code", "")) or None
         return None
 
     def abort_stale(self, prefix: str) -> list[str]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.bench.binaries import etcdctl
 from tests.bench.ca import self_signed_client
 from tests.bench.checks import assert_formed, client, wait_healthy, write_keys
 from tests.bench.juju import Juju
@@ -237,9 +239,22 @@ def root_password(bench: Juju, unit: str) -> str:
     return str(shown.results["password"])
 
 
-def as_root(bench: Juju, ids: dict, password: str) -> tuple[int, str]:
-    env = {"ETCDCTL_USER": "root", "ETCDCTL_PASSWORD": password}
-    return ctl(bench, "user", "list", ident=ids["client-a"], env=env)
+def as_root(bench: Juju, ids: dict, password: str) -> dict[str, tuple[int, str]]:
+    """`etcdctl user list` as root with `password`, on each member alone."""
+    env = {**os.environ, "ETCDCTL_USER": "root", "ETCDCTL_PASSWORD": password}
+    answers = {}
+    for unit in bench.units:
+        out = subprocess.run(
+            [etcdctl(bench.version), f"--endpoints=https://{bench.address(unit)}:2379"]
+            + ["--command-timeout=5s", *ids["client-a"].etcdctl_args(), "user", "list"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        answers[unit] = (out.returncode, (out.stdout + out.stderr)[-300:])
+    return answers
 
 
 @pytest.mark.parametrize("version", ["3.5"], indirect=True)
@@ -290,10 +305,14 @@ def test_disaster_recovery_with_tls_auth_and_clients_from_another_apps_backup(
         assert recovered(fresh, leader, ident, at_backup)["sha256"] == made["sha256"]
         assert local_files(fresh, leader) == [f"etcd-lost-{made['backup-id']}.db"]
         # Auth and TLS under the new application's root secret, not the lost one's.
-        code, out = as_root(fresh, ids, new_password)
+        # On the restored member: the unit added afterwards joined from a raft snapshot, and
+        # etcd 3.5.1 then refuses password logins' simple tokens there ("invalid auth token")
+        # until it restarts: etcd-io/etcd#13134, fixed upstream by #13172. Certificate (CN)
+        # logins, which the clients and the charm use, work on every member (checked below).
+        code, out = as_root(fresh, ids, new_password)[leader]
         assert code == 0 and "client-a" in out, out
-        code, out = as_root(fresh, ids, old_password)
-        assert code != 0, out
+        answers = as_root(fresh, ids, old_password)
+        assert all(code != 0 for code, _ in answers.values()), answers
         nobody = fresh.provider.authority.client_identity(work / "new", "nobody")
         code, out = ctl(fresh, "put", "/a/x", "y", ident=nobody)
         assert code != 0 and "permission denied" in out, out

@@ -116,6 +116,17 @@ class TestRecord:
         step = record_step("client", model.TlsRecord(), True, units)
         assert isinstance(step, steps.NewRecord) and step.record.stage == "on"
 
+    def test_no_member_yet_or_no_ca_waits(self):
+        # The bootstrap's own hook: no unit runs a member yet, the certificates are not in.
+        units = {"etcd-k8s/0": unit(CA1, CA1)}
+        for kind in ("peer", "client"):
+            step = record_step(kind, model.TlsRecord(), True, units, frozenset())
+            assert step == steps.Wait(f"{kind} TLS waits for a certificate on etcd-k8s/0")
+            step = record_step(kind, model.TlsRecord(), True, {}, frozenset({"etcd-k8s/0"}))
+            assert step == steps.Wait(f"{kind} TLS waits for a certificate on etcd-k8s/0")
+        step = record_step("peer", model.TlsRecord(), True, {}, frozenset())
+        assert step == steps.Wait("peer TLS waits for a certificate on the first member")
+
     def test_a_unit_without_a_member_does_not_hold_tls_back(self):
         units = {"etcd-k8s/0": unit(CA1, CA1), "etcd-k8s/1": unit(CA1, CA1), "etcd-k8s/2": None}
         assert isinstance(record_step("client", model.TlsRecord(), True, units), steps.NewRecord)
