@@ -120,8 +120,10 @@ def create_backup(kit: Kit, params: CreateParams) -> dict[str, Any]:
         local.remove(ident)  # the snapshot was taken for the upload; S3 holds it now, or none
     kit.log(f"backup {ident}: the store's copy verified, manifest written")
     removed = _apply_retention(store, kit.app, params.keep, ident)
+    orphans = _remove_orphans(store, kit.app)
     return {
         "removed": ", ".join(removed) or "none",
+        "orphans-removed": ", ".join(orphans) or "none",
         "backup-id": ident,
         "key": key,
         "bucket": store.settings.bucket,
@@ -179,6 +181,22 @@ def _apply_retention(store: ObjectStore, app: str, keep: int, ident: str) -> lis
             store.delete(prefix + old)
     except StoreError as error:
         return [f"retention not applied: {error}"]
+    return doomed
+
+
+def _remove_orphans(store: ObjectStore, app: str) -> list[str]:
+    """Objects a failed backup left without a manifest (its clean-up never reached the store),
+    once they are old enough not to be an upload finishing. Reported, never a failed backup."""
+    prefix = store.settings.prefix(app)
+    try:
+        rows = store.listing(prefix)
+        found = [(r.id, r.modified) for r in rows if r.modified is not None]
+        doomed = core.orphans(found, {r.id for r in rows if r.meta}, _now())
+        for ident in doomed:
+            logger.info("decision: delete orphan S3 object %s%s (no manifest)", prefix, ident)
+            store.delete(prefix + ident)
+    except StoreError as error:
+        return [f"not removed: {error}"]
     return doomed
 
 

@@ -15,6 +15,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from core.s3_attributes import parse_attributes
+
 # The requirer's side of the s3 interface (charm-relation-interfaces interfaces/s3/v1): which
 # provider fields it wants in a Juju secret, and the library version it speaks.
 REQUESTED_SECRETS = '["access-key", "secret-key"]'
@@ -53,6 +55,7 @@ class S3Settings:
     storage_class: str | None = None
     api_version: str | None = None  # 2 | 4
     ca_chain: tuple[str, ...] = ()  # PEM certificates to trust for the endpoint
+    headers: tuple[tuple[str, str], ...] = ()  # `attributes`: HTTP headers for what is stored
     protocol: str = "v1"  # v1: keys from the Juju secret; v0: keys in the databag
 
     def prefix(self, app: str) -> str:
@@ -96,6 +99,7 @@ def parse_settings(data: dict[str, str], secret: dict[str, str] | None) -> S3Set
         ),
         api_version=_choice("s3-api-version", data.get("s3-api-version"), API_VERSIONS),
         ca_chain=check_ca_chain(data.get("tls-ca-chain")),
+        headers=check_attributes(data.get("attributes")),
         protocol=protocol,
     )
 
@@ -168,6 +172,13 @@ def _choice(field: str, value: str | None, allowed: tuple[str, ...]) -> str | No
     if value not in allowed:
         raise InvalidS3Data(field, f"{_show(value)} is not one of {', '.join(allowed)}")
     return value
+
+
+def check_attributes(raw: str | None) -> tuple[tuple[str, str], ...]:
+    try:
+        return parse_attributes(raw)
+    except ValueError as error:
+        raise InvalidS3Data("attributes", str(error)) from error
 
 
 def check_ca_chain(raw: str | None) -> tuple[str, ...]:
@@ -305,6 +316,25 @@ def beyond_retention(records: list[BackupRecord], keep: int, protect: str) -> li
         else:
             doomed.append(record.id)
     return doomed
+
+
+ORPHAN_AGE = datetime.timedelta(hours=1)  # an upload's manifest follows its object in seconds
+
+
+def orphans(
+    objects: list[tuple[str, datetime.datetime]], manifests: set[str], now: datetime.datetime
+) -> list[str]:
+    """The backup objects (id, last modified) without a manifest to delete: left by a backup
+    whose verification or manifest failed and whose clean-up never reached the store. They
+    are no backup and cost space. One younger than ORPHAN_AGE may be an upload finishing (its
+    manifest comes seconds later): kept. Ids of another shape are not this charm's: kept."""
+    return sorted(
+        ident
+        for ident, modified in objects
+        if ident not in manifests
+        and BACKUP_ID_PATTERN.fullmatch(ident)
+        and now - modified > ORPHAN_AGE
+    )
 
 
 def newest_first(records: list[BackupRecord]) -> list[BackupRecord]:

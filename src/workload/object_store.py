@@ -7,10 +7,10 @@ import this module, and it imports boto3 only when a store is opened, so hooks s
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import logging
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from core.backups import BACKUP_ID_PATTERN, METADATA_SUFFIX, S3Settings, composite_etag
+from core.s3_attributes import encrypted, headers_for
+from workload.s3_client import s3_client
 
 logger = logging.getLogger(__name__)
 
 PART_SIZE = 16 * 1024 * 1024  # S3 wants 5 MiB at least per part but the last; 10,000 at most
 PARALLEL_PARTS = 4  # parts in flight at once (memory: this many parts)
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 120.0
 
 
 class StoreError(Exception):
@@ -63,6 +63,7 @@ class Listed:
     key: str
     size: int
     meta: BackupMeta | None
+    modified: datetime.datetime | None = None  # the store's LastModified
 
 
 class ObjectStore:
@@ -70,7 +71,16 @@ class ObjectStore:
 
     def __init__(self, settings: S3Settings, workdir: Path):
         self.settings = settings
-        self._client = _client(settings, workdir)
+        self._client = s3_client(settings, workdir)
+        # KMS or customer keys: the store's ETags are no MD5 of the data (sha256 still is).
+        self._md5_etags = not encrypted(settings.headers)
+        if settings.headers:
+            self._client.meta.events.register("before-sign.s3", self._add_headers)
+
+    def _add_headers(self, request: Any, operation_name: str = "", **_: Any) -> None:
+        """The provider's `attributes`, on the operations that need them."""
+        for name, value in headers_for(self.settings.headers, operation_name).items():
+            request.headers[name] = value
 
     def _call(self, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         import botocore.exceptions
@@ -206,7 +216,7 @@ class ObjectStore:
             while len(pending) > limit:
                 number, md5, future = pending.pop(0)
                 answer, size = future.result()
-                if answer.get("ETag", "").strip('"') != md5.hex():
+                if self._md5_etags and answer.get("ETag", "").strip('"') != md5.hex():
                     raise StoreError(f"S3 part {number} came back with another checksum")
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
                 sent[0] += size
@@ -251,7 +261,7 @@ class ObjectStore:
         stored = head.get("ETag", "").strip('"')
         if head.get("ContentLength") != meta.size:
             raise StoreError(f"S3 holds {head.get('ContentLength')} bytes, {meta.size} were sent")
-        if stored != etag:
+        if stored != etag and self._md5_etags:
             raise StoreError(f"S3 object checksum {stored} is not the uploaded parts' {etag}")
         if head.get("Metadata", {}).get("sha256") != meta.sha256:
             raise StoreError("S3 object metadata lost the sha256")
@@ -291,18 +301,18 @@ class ObjectStore:
 
     def listing(self, prefix: str) -> list[Listed]:
         """Backups under `prefix`: objects, each with its manifest if it has one."""
-        objects: dict[str, int] = {}
+        objects: dict[str, tuple[int, Any]] = {}
         manifests: set[str] = set()
         for item in self._objects(prefix):
             name = item["Key"]
             if name.endswith(METADATA_SUFFIX):
                 manifests.add(name.removesuffix(METADATA_SUFFIX))
             elif "/" not in name.removeprefix(prefix):
-                objects[name] = int(item["Size"])
+                objects[name] = (int(item["Size"]), item.get("LastModified"))
         rows = []
-        for key, size in objects.items():
+        for key, (size, modified) in objects.items():
             meta = self.manifest(key) if key in manifests else None
-            rows.append(Listed(key.removeprefix(prefix), key, size, meta))
+            rows.append(Listed(key.removeprefix(prefix), key, size, meta, modified))
         return rows
 
     def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
@@ -363,37 +373,3 @@ def _s3_metadata(meta: BackupMeta) -> dict[str, str]:
     """x-amz-meta-* headers: the manifest's facts travel with the object too."""
     wanted = ("sha256", "revision", "keys", "etcd_version", "cluster_id", "member", "created")
     return {name.replace("_", "-"): str(getattr(meta, name)) for name in wanted}
-
-
-def _client(settings: S3Settings, workdir: Path) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    addressing = {"host": "virtual", "path": "path"}.get(settings.uri_style or "", "auto")
-    config = Config(
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-        retries={"max_attempts": 3, "mode": "standard"},
-        s3={"addressing_style": addressing},
-        signature_version="s3" if settings.api_version == "2" else "s3v4",
-        # S3-compatible stores vary in the flexible checksums botocore now sends by default;
-        # every part carries its Content-MD5 instead, which they all check.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    verify: bool | str = True
-    if settings.ca_chain:
-        with tempfile.NamedTemporaryFile(
-            "w", prefix="s3-ca-", suffix=".pem", dir=workdir, delete=False
-        ) as bundle:
-            bundle.write("".join(settings.ca_chain))
-        verify = bundle.name
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=settings.endpoint,
-        region_name=settings.region or "us-east-1",
-        aws_access_key_id=settings.access_key,
-        aws_secret_access_key=settings.secret_key,
-        config=config,
-        verify=verify,
-    )

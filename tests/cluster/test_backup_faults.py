@@ -211,6 +211,16 @@ def test_faults_fail_clearly_and_leave_nothing_half_listed(
             assert [r[0] for r in rows] == [again["backup-id"], kept["backup-id"]]
             assert all(r[-1] == "complete" for r in rows), rows
             assert fingerprint(bench) == before
+
+            # The provider's `attributes`: HTTP headers on what is stored.
+            assert bench.s3 is not None
+            wanted = json.dumps(["Cache-Control=no-store, max-age=0"])
+            bench.configure_s3(**{**bench.s3.config, "attributes": wanted})
+            settle_all(bench)
+            tagged = backup(bench, leader)
+            for name in (tagged["key"], tagged["key"] + ".json"):
+                head = s3.client().head_object(Bucket=BUCKET, Key=name)
+                assert head.get("CacheControl") == "no-store, max-age=0", (name, head)
     finally:
         proxy.close()
 

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from core import backups as b
+from core import s3_attributes as s3a
 from core.backups import InvalidS3Data, parse_settings
 from core.status import Status, app_status
 from tests.bench.ca import Authority
@@ -254,3 +255,46 @@ def test_retention_keeps_the_newest_complete_and_the_new_one() -> None:
     assert b.beyond_retention(rows, 2, "new") == ["b2", "b1"]
     assert b.beyond_retention(rows, 1, "new") == ["b3", "b2", "b1"]
     assert b.beyond_retention(rows, 9, "new") == []
+
+
+def test_orphans_are_old_backup_objects_without_a_manifest() -> None:
+    now = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=datetime.UTC)
+    hours = [now - datetime.timedelta(hours=h) for h in (0, 2, 3, 5)]
+    objects = [
+        ("backup-20261202-120000", hours[0]),  # young: an upload finishing, kept
+        ("backup-20261202-100000", hours[1]),  # old, no manifest: an orphan
+        ("backup-20261202-090000", hours[2]),  # old, with its manifest: a backup
+        ("notes.txt", hours[3]),  # not a backup id: not this charm's
+    ]
+    manifests = {"backup-20261202-090000"}
+    assert b.orphans(objects, manifests, now) == ["backup-20261202-100000"]
+    assert b.orphans(objects, manifests, now - datetime.timedelta(hours=2)) == []
+
+
+def test_attributes_are_headers_on_the_operations_that_need_them() -> None:
+    sse_c = "X-Amz-Server-Side-Encryption-Customer-Key"
+    raw = json.dumps(["Cache-Control=max-age=90000,min-fresh=9000", f"{sse_c}=CuStoMerKey="])
+    settings = parse_settings({**V1, "attributes": raw}, KEYS)
+    assert settings is not None
+    assert settings.headers == (
+        ("Cache-Control", "max-age=90000,min-fresh=9000"),
+        (sse_c, "CuStoMerKey="),
+    )
+    assert s3a.headers_for(settings.headers, "CreateMultipartUpload") == dict(settings.headers)
+    assert s3a.headers_for(settings.headers, "UploadPart") == {sse_c: "CuStoMerKey="}
+    assert s3a.headers_for(settings.headers, "GetObject") == {sse_c: "CuStoMerKey="}
+    assert s3a.headers_for(settings.headers, "CompleteMultipartUpload") == {}
+    assert s3a.encrypted(settings.headers)
+    assert not s3a.encrypted((("Cache-Control", "no-store"),))
+    assert s3a.encrypted((("x-amz-server-side-encryption", "aws:kms"),))
+    assert not s3a.encrypted((("x-amz-server-side-encryption", "AES256"),))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['"Cache-Control=x"', "not json", '["no equals sign"]', '["Bad Name=x"]', '["Host=evil"]'],
+)
+def test_garbage_attributes_are_named(raw: str) -> None:
+    with pytest.raises(InvalidS3Data) as refused:
+        parse_settings({**V1, "attributes": raw}, KEYS)
+    assert refused.value.field == "attributes"
