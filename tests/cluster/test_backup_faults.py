@@ -10,7 +10,9 @@ upload, a manifest claiming a newer etcd, garbage relation data, https with a cu
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -212,15 +214,33 @@ def test_faults_fail_clearly_and_leave_nothing_half_listed(
             assert all(r[-1] == "complete" for r in rows), rows
             assert fingerprint(bench) == before
 
-            # The provider's `attributes`: HTTP headers on what is stored.
+            # The provider's `attributes`: HTTP headers on what is stored, here a cache rule
+            # and server-side encryption with a customer key (SSE-C), which the store enforces.
             assert bench.s3 is not None
-            wanted = json.dumps(["Cache-Control=no-store, max-age=0"])
-            bench.configure_s3(**{**bench.s3.config, "attributes": wanted})
+            sse = "X-Amz-Server-Side-Encryption-Customer"
+            key = os.urandom(32)
+            attributes = [
+                "Cache-Control=no-store, max-age=0",
+                f"{sse}-Algorithm=AES256",
+                f"{sse}-Key={base64.b64encode(key).decode()}",
+                f"{sse}-Key-MD5={base64.b64encode(hashlib.md5(key).digest()).decode()}",
+            ]
+            bench.configure_s3(**{**bench.s3.config, "attributes": json.dumps(attributes)})
             settle_all(bench)
-            tagged = backup(bench, leader)
-            for name in (tagged["key"], tagged["key"] + ".json"):
-                head = s3.client().head_object(Bucket=BUCKET, Key=name)
+            sealed = backup(bench, leader)
+            for name in (sealed["key"], sealed["key"] + ".json"):
+                with pytest.raises(direct.exceptions.ClientError, match="InvalidArgument|Bad"):
+                    direct.head_object(Bucket=BUCKET, Key=name)  # without the key: refused
+                head = direct.head_object(
+                    Bucket=BUCKET, Key=name, SSECustomerAlgorithm="AES256", SSECustomerKey=key
+                )
                 assert head.get("CacheControl") == "no-store, max-age=0", (name, head)
+            rows = s3_rows(listed(bench, leader))
+            assert rows[0][0] == sealed["backup-id"] and rows[0][-1] == "complete", rows
+            local = bench.run_action(leader, "restore", **{"backup-id": sealed["backup-id"]})
+            assert local.failure is None, local.failure
+            settle_all(bench)
+            assert fingerprint(bench) == before
     finally:
         proxy.close()
 
