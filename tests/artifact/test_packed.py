@@ -285,16 +285,16 @@ def test_the_charm_stays_small(packed_charm: Path, unpacked_charm: Path) -> None
 
 
 def test_boto3_makes_an_s3_client_from_the_trimmed_models(unpacked_charm: Path) -> None:
-    """What workload/object_store.py does before its first request, with only the artifact."""
+    """What workload/s3_client.py does before the first request, with only the artifact."""
     script = (
         "import sys\n"
         f"sys.path[:0] = [{str(unpacked_charm / 'venv')!r}, {str(unpacked_charm / 'src')!r}]\n"
         "from core.backups import S3Settings\n"
         "from pathlib import Path\n"
-        "from workload.object_store import _client\n"
+        "from workload.s3_client import s3_client\n"
         "s = S3Settings(bucket='b12', access_key='a', secret_key='s',"
         " endpoint='http://127.0.0.1:9', uri_style='path')\n"
-        "c = _client(s, Path('/tmp'))\n"
+        "c = s3_client(s, Path('/tmp'))\n"
         "print(c.meta.service_model.service_name, c.meta.endpoint_url)\n"
     )
     out = subprocess.run(
