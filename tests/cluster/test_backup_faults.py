@@ -102,11 +102,10 @@ def small_disk(folder: Path, size: int) -> Iterator[Path]:
 
 def fill(folder: Path) -> None:
     """Write until the disk is full (ENOSPC), as something else on the volume would."""
-    with (folder / "filler").open("wb") as out:
-        try:
+    with (folder / "filler").open("wb", buffering=0) as out:  # unbuffered: nothing left to
+        try:  # flush (and fail) on close
             while True:
                 out.write(b"\0" * MiB)
-                out.flush()
         except OSError:
             pass
 
@@ -195,6 +194,9 @@ def test_faults_fail_clearly_and_leave_nothing_half_listed(
             settle_all(bench)
             done = [k for k in objects(s3) if not k.startswith("upload:")]
             assert done == [kept["key"], kept["key"] + ".json"], objects(s3)
+            # The abort was refused with the revoked keys too: its parts wait, unlisted.
+            pending = [k for k in objects(s3) if k.startswith(f"upload:{PATH}/etcd-k8s/backup-")]
+            assert len(pending) == 1, objects(s3)
             gone = bench.run_action(leader, "list-backups")
             assert gone.failure is None and gone.results["s3"] == "not related", gone
             assert "no S3 storage" in str(bench.run_action(leader, "create-backup").failure)
@@ -202,13 +204,22 @@ def test_faults_fail_clearly_and_leave_nothing_half_listed(
 
             # Related again with new credentials: the next backup clears the revoked upload's
             # parts (the abort was refused with the keys), and both backups list, complete.
+            # Uploads that are not this application's backups stay: another application's
+            # (its name starts like ours) and another tool's under our prefix.
+            foreign = [f"{PATH}/etcd-k8s-2/backup-20261201-000000", f"{PATH}/etcd-k8s/notes/x"]
+            for name in foreign:
+                direct.create_multipart_upload(Bucket=BUCKET, Key=name)
             new_user(s3, "relation-2")
             bench.relate_s3(relation_integrator(proxy.endpoint, "relation-2"))
             settle_all(bench)
             again = backup(bench, leader)
             assert objects(s3) == sorted(
                 [kept["key"], kept["key"] + ".json", again["key"], again["key"] + ".json"]
-            )
+            ) + sorted(f"upload:{name}" for name in foreign)
+            for upload in direct.list_multipart_uploads(Bucket=BUCKET)["Uploads"]:
+                direct.abort_multipart_upload(
+                    Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
             rows = s3_rows(listed(bench, leader))
             assert [r[0] for r in rows] == [again["backup-id"], kept["backup-id"]]
             assert all(r[-1] == "complete" for r in rows), rows
