@@ -164,6 +164,14 @@ class Reconciler:
 
     def _promote(self, step: s.Promote, obs: m.Observation) -> bool:
         assert obs.cluster is not None
+        if step.member.name == self.ctx.me.member_name and obs.app.auth_on:
+            # A learner that caught up from a raft snapshot (always so after a restore) keeps
+            # etcd's simple-token provider off until it restarts: every password login on it
+            # fails with "invalid auth token" (etcd-io/etcd#13134). Restarted while still a
+            # learner, it counts for no quorum.
+            logger.info("decision: restart-learner member=%s (auth on)", step.member.name)
+            self.driver.restart()
+            self.driver.await_started()
         return self.driver.promote(obs.cluster, step.member)
 
     def _remove(self, step: s.RemoveMember, obs: m.Observation) -> bool:
