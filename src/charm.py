@@ -116,6 +116,8 @@ class EtcdK8sCharm(ops.CharmBase):
             broken = event.relation.id
         self._outcome = Reconciler(ctx, ClientRelations(self, broken_id=broken)).reconcile()
         self._unit_said = unit_status(self._outcome)
+        # `juju status` shows the image's etcd release as the workload version.
+        self.unit.set_workload_version(ctx.etcd_release())
 
     def _on_s3(self, event: ops.EventBase) -> None:
         """The s3-credentials relation: the leader asks for the keys in a secret (v1); what

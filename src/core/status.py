@@ -9,6 +9,7 @@ from core import tls
 from core.messages import say
 from core.model import ClusterView, RestoreRecord, Settings, UnitInfo
 from core.recovery import Verdict
+from core.refresh import Versions, version_note
 from core.steps import Blocked, ClusterStep, Idle, LocalStep, PlanBootstrap, Wait
 
 
@@ -34,6 +35,7 @@ class Outcome:
     tls: Settings = field(default_factory=Settings)
     tls_waits: str | None = None  # why the application's TLS does not move on
     access_waits: str | None = None  # why etcd auth or a client's user does not move on
+    versions: Versions | None = None  # the leader's: which etcd releases run, cluster version
 
 
 def unit_status(outcome: Outcome) -> Status:
@@ -116,6 +118,9 @@ def _app_notes(outcome: Outcome, view: ClusterView, units: int) -> str:
     if outcome.tls != Settings():
         notes.append(tls.describe(outcome.tls.peer, outcome.tls.client))
     notes += [n for n in (outcome.tls_waits, outcome.access_waits) if n]
+    if outcome.versions is not None and view.releases:
+        note = version_note((r for _, r in view.releases), outcome.versions.cluster)
+        notes += [note] if note else []
     if outcome.restore is not None and len(view.healthy_voters) < units:
         notes.append(say("app.restored", snapshot=outcome.restore.snapshot))
     return "".join(f"; {n}" for n in notes)
