@@ -36,6 +36,7 @@ READY_CHECK = "etcd-healthy-voter"
 # peer reachable: Pebble sends SIGKILL after this long. Below Kubernetes' 30 s grace period.
 KILL_DELAY = "20s"
 LOG_LAYER = "logging"  # the Pebble layer holding the Loki log targets
+HOLD_LAYER = "refresh-hold"  # a refused pod's plan: the ready check alone, which fails
 DIGEST_PREFIX = "# options-digest: "  # the first line of the config file names its digest
 
 # ---- the s3 relation (interface s3, v1 and v0; app databags) ---------------------------------

@@ -95,6 +95,7 @@ class Reconciler:
         ctx.me = dataclasses.replace(ctx.me, member_state=membership.member_state(obs))
         if isinstance(local, s.Blocked) and local.reason.startswith("refresh refused"):
             logger.warning("decision: refuse-start (%s): %s", _versions_said(obs), local.reason)
+            ctx.workload.hold_unready(self.driver.check_command())
         if isinstance(local, s.HoldData):  # the leader must not add this unit anew
             held = "an operator's decision on the data it holds (discard-data)"
             ctx.me = dataclasses.replace(ctx.me, waiting_for=held)

@@ -15,7 +15,9 @@ from literals import METRICS_PORT
 
 logger = logging.getLogger(__name__)
 
-_CLUSTER_VERSION = re.compile(r'^etcd_cluster_version\{cluster_version="([^"]+)"\}', re.M)
+# etcd sets the old version's gauge to 0 and the new one's to 1 when the cluster version moves:
+# the one at 1 is the cluster version.
+_CLUSTER_VERSION = re.compile(r'^etcd_cluster_version\{cluster_version="([^"]+)"\} 1$', re.M)
 # No proxy: the members are in the cluster, whatever the model's proxy settings.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
