@@ -98,11 +98,13 @@ def _release_like(members: Iterable[str], cluster: Release | None) -> str | None
 def _allowed_why(image: Release, cluster: Release | None, disk: Release | None) -> str:
     base = cluster or disk
     assert base is not None
+    if disk is not None and image[:2] < disk[:2]:
+        return "back to the cluster version (a roll rolled back before the cluster version moved)"
     if image[:2] == base[:2]:
         return "same minor"
     if image[:2] > base[:2]:
         return "one minor up"
-    return "back to the cluster version (a roll rolled back before the cluster version moved)"
+    return "below the cluster version"  # pragma: no cover  (_downgrade refused it)
 
 
 def _major(

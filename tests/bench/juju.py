@@ -395,7 +395,7 @@ class Juju:
         attach(unit)
         started = time.monotonic()
         try:
-            with in_pod(self.fqdn(unit), self.network.resolve), self._charm_code():
+            with in_pod(self.fqdn(unit), self.resolve), self._charm_code():
                 out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
             result = ActionResult(
                 dict(unit.ctx.action_results or {}), None, list(unit.ctx.action_logs)
@@ -837,6 +837,10 @@ class Juju:
 
     def _hostnames(self, unit: Unit) -> tuple[str, ...]:
         return (self.fqdn(unit),)
+
+    def resolve(self, name: str) -> str | None:
+        """The cluster's DNS, as a charm container asks it: a live pod's address by name."""
+        return self.network.resolve(name)
 
     def fqdn(self, unit: Unit) -> str:
         """The pod's name as its containers see it (Kubernetes writes it in /etc/hosts)."""

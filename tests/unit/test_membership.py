@@ -1590,3 +1590,50 @@ class TestMemberState:
         obs = observe(unit(0, "a0"), peers=others, app=formed(), data=True, running=True)
         step = local(obs)
         assert isinstance(step, Wait) and "etcd-k8s/1, etcd-k8s/2 report a healthy" in step.reason
+
+
+# ---- refresh: the version-skew guard before a start ---------------------------------------------
+
+
+class TestVersionGuard:
+    """core/refresh.py's guard, as the local pass asks it: refused, nothing starts."""
+
+    def obs(self, versions, **kw) -> Observation:
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "a2"))
+        base = observe(
+            unit(2),
+            peers=(unit(0, "a0"), unit(1, "a1")),
+            app=formed(),
+            data=True,
+            marker=Marker(member_id="a2", cluster_id=CLUSTER_ID),
+            cluster=cluster,
+            **kw,
+        )
+        return dataclasses.replace(base, versions=versions)
+
+    def test_one_minor_up_starts(self):
+        from core.refresh import Versions
+
+        obs = self.obs(Versions(image="3.5.1", cluster="3.4", disk="3.4.23"))
+        assert local(obs) == StartMember()
+
+    def test_a_downgrade_is_blocked(self):
+        from core.refresh import Versions
+
+        step = local(self.obs(Versions(image="3.4.23", cluster="3.5", disk="3.5.1")))
+        assert isinstance(step, Blocked) and step.reason.startswith("refresh refused"), step
+
+    def test_no_versions_no_guard(self):
+        assert local(self.obs(None)) == StartMember()
+
+    def test_a_joiner_is_guarded_too(self):
+        from core.refresh import Versions
+
+        t = ticket(unit(1), "a1")
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", started=False, learner=True))
+        obs = observe(unit(1), peers=(unit(0),), app=formed(join=t), cluster=cluster)
+        jumping = dataclasses.replace(obs, versions=Versions(image="3.6.0", cluster="3.4"))
+        step = local(jumping)
+        assert isinstance(step, Blocked) and "one minor at a time" in step.reason, step
+        ok = dataclasses.replace(obs, versions=Versions(image="3.5.1", cluster="3.4"))
+        assert local(ok) == Join(ticket=t, token=TOKEN)
