@@ -135,6 +135,11 @@ class Backups:
         shutil.rmtree(self.root / INCOMING_DIR, ignore_errors=True)
         (self.root / INCOMING_DIR).mkdir(parents=True)
 
+    def incoming_in_use(self) -> bool:
+        """A save is streaming in now (a snapshot or backup action on this unit)."""
+        folder = self.root / INCOMING_DIR
+        return folder.is_dir() and any(folder.iterdir())
+
     def discard_incoming(self) -> None:
         shutil.rmtree(self.root / INCOMING_DIR, ignore_errors=True)
 

@@ -55,6 +55,7 @@ def failure(action: str, params: dict[str, Any] | None = None, **kwargs: Any) ->
         "compact",
         "alarm-disarm",
         "rotate-root-password",
+        "pre-refresh-check",
     ],
 )
 def test_leader_only_actions_refuse_elsewhere(action: str) -> None:
