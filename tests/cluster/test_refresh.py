@@ -154,3 +154,43 @@ def test_refresh_up_refused_down_rollback_and_charm_only(bench: Juju) -> None:
     assert set(server_versions(bench).values()) == {"3.5.1"}
     assert_keys(bench, before)
     assert not bench.failures(), bench.failures()
+
+
+@pytest.mark.parametrize("version", ["3.4"], indirect=True)
+def test_refresh_with_tls_and_auth(bench: Juju) -> None:
+    """Client TLS on means etcd auth on, and etcd does not support a 3.4 -> 3.5 rolling upgrade
+    with auth on: the first pod refuses (the others serve, nothing lost) and refreshing back
+    recovers it; a charm-only refresh with TLS on loses nothing."""
+    bench.deploy(3)
+    bench.settle()
+    bench.relate_certificates("peer-certificates")
+    bench.relate_certificates("client-certificates")
+    bench.settle()
+    bench.client_identity = bench.provider.authority.client_identity(
+        bench.workdir / "ids", "writer", cn="root"
+    )
+    assert_formed(bench, 3)
+    assert bench.app_data.get("auth") == "on", bench.app_data
+    before = write_keys(bench, "tls-refresh", 20)
+    with Writer(bench) as writer:
+        writer.identities.append(bench.client_identity)
+        up = bench.refresh("3.5", timeout=90)
+        assert up.halted_at == "etcd-k8s/2", up
+        status = bench.units["etcd-k8s/2"].status
+        assert status.name == "blocked" and "with auth on" in status.message, status
+        assert "etcd-image=gcr.io/etcd-development/etcd:v3.4.23" in status.message, status
+        assert not bench.units["etcd-k8s/2"].pod.is_active("etcd")
+        for other in ("etcd-k8s/1", "etcd-k8s/0"):
+            assert passed_ready(bench.units[other]), other
+        back = bench.refresh("3.4")
+        assert back.completed, back
+        assert [s.unit for s in back.steps if s.recreated] == ["etcd-k8s/2"], back
+        wait_healthy(bench)
+        charm = bench.refresh()
+    assert_rolled_in_order(charm, ALL)
+    assert_clean(writer)
+    assert_formed(bench, 3)
+    assert set(server_versions(bench).values()) == {"3.4.23"}
+    assert bench.app_data.get("auth") == "on"
+    assert_keys(bench, before)
+    assert not bench.failures(), bench.failures()
