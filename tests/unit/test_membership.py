@@ -1637,3 +1637,59 @@ class TestVersionGuard:
         assert isinstance(step, Blocked) and "one minor at a time" in step.reason, step
         ok = dataclasses.replace(obs, versions=Versions(image="3.5.1", cluster="3.4"))
         assert local(ok) == Join(ticket=t, token=TOKEN)
+
+
+class TestRefreshBusy:
+    """core/actions.refresh_busy: what pre-refresh-check refuses to cut across."""
+
+    def obs(self, app=None, cluster=None, peers=None, **kw) -> Observation:
+        u0, u1, u2 = unit(0, "a0"), unit(1, "a1"), unit(2, "a2")
+        if cluster is None:
+            cluster = view(member(u0, "a0"), member(u1, "a1"), member(u2, "a2"), leader="a0")
+        return observe(
+            u0,
+            peers=peers if peers is not None else (u1, u2),
+            leader=True,
+            app=app if app is not None else formed(),
+            data=True,
+            running=True,
+            cluster=cluster,
+            **kw,
+        )
+
+    def busy(self, obs: Observation) -> tuple[str, ...]:
+        from core.actions import refresh_busy
+
+        return refresh_busy(obs)
+
+    def test_a_quiet_cluster(self):
+        assert self.busy(self.obs()) == ()
+
+    def test_a_rolling_restart(self):
+        assert "a rolling restart" in self.busy(self.obs(app=formed(restart_turn="etcd-k8s/1")))
+
+    def test_a_tls_switch(self):
+        from core.model import Settings, TlsRecord
+
+        app = formed(tls=Settings(peer=TlsRecord(stage="trust")))
+        assert "a TLS roll" in self.busy(self.obs(app=app))
+
+    def test_a_unit_waiting(self):
+        waiting = dataclasses.replace(unit(2, "a2"), waiting_for="a certificate")
+        busy = self.busy(self.obs(peers=(unit(1, "a1"), waiting)))
+        assert any("etcd-k8s/2 waiting" in b for b in busy), busy
+
+    def test_a_restore_rejoining(self):
+        from core.model import RestoreRecord
+
+        record = RestoreRecord("r1", "snap-1", "old", CLUSTER_ID, "etcd-k8s-0")
+        u0 = unit(0, "a0")
+        alone = view(member(u0, "a0"), leader="a0")
+        busy = self.busy(self.obs(app=formed(restore=record), cluster=alone))
+        assert any("restore of snap-1" in b for b in busy), busy
+
+    def test_units_not_yet_members(self):
+        u0, u1 = unit(0, "a0"), unit(1, "a1")
+        two = view(member(u0, "a0"), member(u1, "a1"), leader="a0")
+        busy = self.busy(self.obs(cluster=two))
+        assert any("units not yet members" in b for b in busy), busy
