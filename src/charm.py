@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,7 +118,8 @@ class EtcdK8sCharm(ops.CharmBase):
         self._outcome = Reconciler(ctx, ClientRelations(self, broken_id=broken)).reconcile()
         self._unit_said = unit_status(self._outcome)
         # `juju status` shows the image's etcd release as the workload version.
-        self.unit.set_workload_version(ctx.etcd_release())
+        with contextlib.suppress(RuntimeError):
+            self.unit.set_workload_version(ctx.etcd_release())
 
     def _on_s3(self, event: ops.EventBase) -> None:
         """The s3-credentials relation: the leader asks for the keys in a secret (v1); what

@@ -69,10 +69,15 @@ class Observer:
             return None
         if not running and not disk.has_member_data and app.join is None:
             return None  # nothing to start yet: spare the peers the question
+        try:
+            image = ctx.etcd_release()
+        except RuntimeError as error:  # etcd itself judges an image it cannot start
+            logger.warning("%s", error)
+            image = ""
         urls = [ctx.me.client_url] if running else []
         urls += [u.client_url for u in others if u.member_id]
         return Versions(
-            image=ctx.etcd_release(),
+            image=image,
             cluster=cluster_version(urls) if urls else None,
             disk=disk.marker.release if disk.marker else None,
             members=tuple(r for _, r in view.releases) if view else (),
