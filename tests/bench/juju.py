@@ -6,7 +6,8 @@ between hooks (deferred events, stored state, its Pebble plan while its pod live
 is real processes in the unit's pod (see pod.py, pebble.py).
 
 Juju semantics modelled:
-- the hook sequences of the guide, section 1 (deploy, add-unit, pod churn);
+- the hook sequences of the guide, section 1 (deploy, add-unit, pod churn, and `juju refresh`:
+  the StatefulSet's rolling update, each pod with its own image's binaries, refresh.py);
 - peer relation: a unit sees a peer's databag once it has had relation-joined for it; a databag
   change queues relation-changed on the units that see the writer; app data only the leader
   writes;
