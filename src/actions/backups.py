@@ -19,7 +19,9 @@ from actions.common import seconds
 from actions.registry import Kit, NoParams, action, whole
 from actions.snapshots import take
 from core import backups as core
+from core import retention, schedule
 from core.actions import ActionRefused
+from workload import backup_lock, clock
 from workload import snapshots as bk
 from workload.object_store import BackupMeta, ObjectStore, StoreError
 
@@ -64,7 +66,7 @@ def _progress(kit: Kit, what: str, total: int) -> Callable[[int], None]:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return clock.now()
 
 
 @dataclass(frozen=True)
@@ -79,15 +81,42 @@ class CreateParams:
 
 @action("create-backup", CreateParams, leader_only=True)
 def create_backup(kit: Kit, params: CreateParams) -> dict[str, Any]:
+    results = create(kit, keep=params.keep)
+    peers = kit.etcd.ctx.peers
+    peers.record_backups(schedule.succeeded(peers.backups(), results["backup-id"], _now(), ""))
+    return results
+
+
+def create(kit: Kit, keep: int = 0, policy: retention.Retention | None = None) -> dict[str, Any]:
+    """Take one backup to S3 under the bucket's backup lock (one at a time, whichever unit
+    asks), then apply `keep` (the action's count) or `policy` (backup-retention). Raises
+    ActionRefused with the reason, or backup_lock.Busy while another backup runs."""
     store = open_store(kit)
     local = kit.backups()
+    prefix = store.settings.prefix(kit.app)
     try:
         store.ensure_bucket()
-        store.abort_stale(store.settings.prefix(kit.app))
-        taken = {row.id for row in store.listing(store.settings.prefix(kit.app))}
+        taken = {row.id for row in store.listing(prefix)}
+        ident = core.backup_id(_now(), taken | set(local.names()))
+        lock = backup_lock.take(store, kit.app, kit.etcd.ctx.unit, ident)
     except StoreError as error:
         raise ActionRefused(f"{error}; nothing was taken") from error
-    ident = core.backup_id(_now(), taken | set(local.names()))
+    try:
+        # Only the lock's holder may abort uploads in flight: any left now are dead ones.
+        store.abort_stale(prefix)
+        results = _upload(kit, store, local, ident)
+    except StoreError as error:
+        raise ActionRefused(f"{error}; nothing was taken") from error
+    finally:
+        backup_lock.release(store, kit.app, lock)
+    if policy is not None:
+        removed = _apply_policy(store, kit.app, policy, ident)
+    else:
+        removed = _apply_retention(store, kit.app, keep, ident)
+    return {"removed": ", ".join(removed) or "none", **results}
+
+
+def _upload(kit: Kit, store: ObjectStore, local: bk.Backups, ident: str) -> dict[str, Any]:
     key = store.settings.key(kit.app, ident)
     started = time.monotonic()
     kit.log(f"snapshot {ident}: saving from a healthy voter")
@@ -118,9 +147,7 @@ def create_backup(kit: Kit, params: CreateParams) -> dict[str, Any]:
     finally:
         local.remove(ident)  # the snapshot was taken for the upload; S3 holds it now, or none
     kit.log(f"backup {ident}: the store's copy verified, manifest written")
-    removed = _apply_retention(store, kit.app, params.keep, ident)
     return {
-        "removed": ", ".join(removed) or "none",
         "backup-id": ident,
         "key": key,
         "bucket": store.settings.bucket,
@@ -175,6 +202,24 @@ def _apply_retention(store: ObjectStore, app: str, keep: int, ident: str) -> lis
         doomed = core.beyond_retention([_record(r.id, r.size, r.meta) for r in rows], keep, ident)
         for old in doomed:
             logger.info("decision: delete backup %s (keep=%s)", old, keep)
+            store.delete(prefix + old)
+    except StoreError as error:
+        return [f"retention not applied: {error}"]
+    return doomed
+
+
+def _apply_policy(
+    store: ObjectStore, app: str, policy: retention.Retention, ident: str
+) -> list[str]:
+    """backup-retention after a scheduled backup: what core.retention says, deleted. A
+    failure here is reported, not a failed backup."""
+    prefix = store.settings.prefix(app)
+    try:
+        rows = store.listing(prefix)
+        records = [_record(r.id, r.size, r.meta) for r in rows]
+        doomed = retention.to_delete(records, policy, _now(), protect=frozenset({ident}))
+        for old in doomed:
+            logger.info("decision: delete backup %s (backup-retention)", old)
             store.delete(prefix + old)
     except StoreError as error:
         return [f"retention not applied: {error}"]

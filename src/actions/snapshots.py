@@ -14,6 +14,7 @@ from actions.registry import Kit, NoParams, action, required, text, whole
 from core import actions as toolbox
 from core.actions import ActionRefused
 from core.model import ClusterView, Member
+from workload import clock
 from workload import snapshots as bk
 from workload.etcdctl import EndpointStatus, Etcdctl, EtcdctlError
 from workload.snapshot_tool import SnapshotTool
@@ -46,7 +47,7 @@ class RemoveParams:
 
 
 def default_name(now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or clock.now()
     return now.strftime("snapshot-%Y%m%d-%H%M%S")
 
 
@@ -149,9 +150,7 @@ def _save(
             etcd_version=status.version,
             member=toolbox.label(source),
             cluster_id=view.cluster_id,
-            created=datetime.datetime.now(datetime.UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            created=clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         store.publish(meta)
     except EtcdctlError as error:

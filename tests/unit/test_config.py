@@ -19,6 +19,8 @@ DEFAULTS = {
     "auto-compaction-mode": "periodic",
     "auto-compaction-retention": "1h",
     "log-level": "info",
+    "backup-schedule": "",
+    "backup-retention": "gfs",
 }
 
 
@@ -275,6 +277,8 @@ class TestLoadThroughOps:
             "auto-compaction-mode": "revision",
             "auto-compaction-retention": "1000",
             "log-level": "debug",
+            "backup-schedule": "0 */6 * * *",
+            "backup-retention": "gfs,last=5,max-age=60d",
         }
         assert set(changed) == set(DEFAULTS)
         options = self.loaded(changed)
@@ -291,6 +295,10 @@ class TestLoadThroughOps:
             ({"election-timeout": 40}, "election-timeout"),
             ({"quota-backend-bytes": 1024}, "quota-backend-bytes"),
             ({"auto-compaction-mode": "weekly"}, "auto-compaction-mode"),
+            ({"backup-schedule": "every day"}, "backup-schedule"),
+            ({"backup-schedule": "61 * * * *"}, "backup-schedule"),
+            ({"backup-retention": "last=0"}, "backup-retention"),
+            ({"backup-retention": ""}, "backup-retention"),
         ],
     )
     def test_a_broken_rule_names_the_option(self, bad, option):
