@@ -63,6 +63,9 @@ RECONCILE_EVENTS = (
     "secret_changed",  # a client charm's new certificate comes as a new revision of its secret
 )
 RELATION_EVENTS = ("relation_created", "relation_changed", "relation_broken")
+# What is left of the hook's waiting budget for a scheduled backup to start in it (a snapshot
+# waits for etcd; else the backup waits for the next hook, 5 minutes later at most).
+BACKUP_BUDGET = 60.0
 
 
 class EtcdK8sCharm(ops.CharmBase):
@@ -129,8 +132,14 @@ class EtcdK8sCharm(ops.CharmBase):
         s3 = self._s3()
         if s3.relation is None:
             return  # no store: the schedule waits for the relation
+        if ctx.deadline.budget(BACKUP_BUDGET, "a scheduled backup") < BACKUP_BUDGET:
+            logger.info("decision: scheduled backup waits for a hook with time left")
+            return
         kit = registry.Kit(Tools.of(ctx), self._storage(), app=self.app.name, is_leader=True, s3=s3)
-        run_if_due(kit, ctx.peers, ctx.options.backup_schedule, ctx.options.backup_retention)
+        options = ctx.options
+        run_if_due(
+            kit, ctx.peers, options.backup_schedule, options.backup_retention, self.unit.is_leader
+        )
 
     def _on_s3(self, event: ops.EventBase) -> None:
         """The s3-credentials relation: the leader asks for the keys in a secret (v1); what

@@ -9,6 +9,7 @@ of the cluster would see, and it must never hold up membership, TLS or auth work
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from actions.backups import create, open_store
 from actions.registry import Kit
@@ -22,9 +23,17 @@ from workload.object_store import StoreError
 logger = logging.getLogger(__name__)
 
 
-def run_if_due(kit: Kit, peers: PeerData, expr: str, policy_text: str) -> None:
+def run_if_due(
+    kit: Kit,
+    peers: PeerData,
+    expr: str,
+    policy_text: str,
+    still_leader: Callable[[], bool] = lambda: True,
+) -> None:
     """Take the due backup, if one is. Never raises for S3's sake: a failure is recorded
-    (and shown in the status), the hook goes on."""
+    (and shown in the status), the hook goes on. `still_leader`: asked before recording the
+    outcome of an upload that took long; a unit whose lease lapsed meanwhile may not write
+    the application's data (the new leader finds the backup in the bucket instead)."""
     now = clock.now()
     history = peers.backups()
     due = schedule.due(expr, history, now)
@@ -56,6 +65,9 @@ def run_if_due(kit: Kit, peers: PeerData, expr: str, policy_text: str) -> None:
         results["backup-id"],
         results["removed"],
     )
+    if not still_leader():
+        logger.info("decision: leadership moved during the backup; the new leader reads S3")
+        return None
     peers.record_backups(schedule.succeeded(history, results["backup-id"], clock.now(), window))
     return None
 
