@@ -13,6 +13,7 @@ from actions import backup_schedule as bs
 from core.actions import ActionRefused
 from core.schedule import BackupHistory
 from core.status import Status, app_status
+from tests.unit.loaded import loaded
 from workload.backup_lock import Busy
 from workload.object_store import BackupMeta, Listed, StoreError
 
@@ -136,18 +137,8 @@ def test_the_backup_note_is_part_of_the_app_status(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_hook_without_a_schedule_does_not_import_croniter() -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    src = Path(__file__).resolve().parents[2] / "src"
-    script = (
-        f"import sys; sys.path.insert(0, {str(src)!r})\n"
-        "import charm, actions.backup_schedule\n"
-        "from state.config import EtcdOptions\n"
-        "EtcdOptions.from_charm_config({'backup-schedule': ''})\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('croniter', 'boto3')))\n"
+    code = (
+        "import charm, actions.backup_schedule\nfrom state.config import EtcdOptions\n"
+        "EtcdOptions.from_charm_config({'backup-schedule': ''})"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert loaded(code, ("croniter", "boto3")) == []
