@@ -38,6 +38,17 @@ class TestValidation:
     def test_empty_config_takes_the_defaults(self):
         assert EtcdOptions.from_charm_config({}) == EtcdOptions.from_charm_config(config())
 
+    def test_backup_options_are_not_etcds(self):
+        """The config digest covers etcd_json: a backup option restarts no member, and the
+        digest of a deployment from before these options existed stays the same."""
+        plain = EtcdOptions()
+        scheduled = EtcdOptions.from_charm_config(
+            config(backup_schedule="0 3 * * *", backup_retention="last=3")
+        )
+        assert scheduled.backup_schedule == "0 3 * * *"
+        assert scheduled.etcd_json() == plain.etcd_json()
+        assert "backup" not in plain.etcd_json()
+
     def test_unknown_options_are_ignored(self):
         assert EtcdOptions.from_charm_config(config(other="x")) == EtcdOptions()
 
