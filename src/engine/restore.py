@@ -38,6 +38,7 @@ from engine import restored_access
 from engine.tools import Tools
 from literals import DATA_DIR, STORAGE_ROOT
 from workload import snapshots as bk
+from workload.digest import digest_file
 from workload.etcdctl import EtcdctlError
 from workload.snapshot_tool import SnapshotTool
 
@@ -152,13 +153,14 @@ def _verify(tools: Tools, store: bk.Backups, name: str, path: Path) -> dict[str,
     too_new = newer_minor(meta.etcd_version, tools.ctx.etcd_version()) if meta else None
     if too_new:
         raise ActionRefused(f"snapshot {name!r} cannot be restored here: {too_new}")
-    sha = bk.file_sha256(path)
+    digest = digest_file(path)
+    sha = digest.sha256
     if meta is not None and meta.sha256 != sha:
         raise ActionRefused(
             f"snapshot {name!r} changed since it was taken: sha256 {sha[:12]}..., "
             f"recorded {meta.sha256[:12]}...; nothing was changed"
         )
-    if not bk.embedded_hash_ok(path):
+    if not digest.embedded_ok:
         raise ActionRefused(
             f"{name!r} is not an intact etcd snapshot: its contents do not match the sha256 "
             "etcd appends when saving (truncated, corrupted, or not a snapshot); nothing changed"
