@@ -55,6 +55,7 @@ def restore(tools: Tools, store: bk.Backups, name: str, force: bool) -> dict[str
     name = bk.check_name(name)
     path = store.file(name)
     verified = _verify(tools, store, name, path)
+    checked = time.monotonic() - started
     restore_id = uuid.uuid4().hex[:12]
     token = f"{tools.ctx.app}-restore-{restore_id}"
     staging = f"restore-{restore_id}"
@@ -134,6 +135,7 @@ def restore(tools: Tools, store: bk.Backups, name: str, force: bool) -> dict[str
         "previous-data": f"{STORAGE_ROOT}/{aside.name}" if aside else "none",
         "access": settled,
         "took": f"{time.monotonic() - started:.2f}s",
+        "verify": f"{checked:.2f}s",
         "units": units,
         "next": "the other units rejoin one at a time; juju status shows k/N healthy voters",
     }
