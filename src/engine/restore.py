@@ -38,7 +38,7 @@ from engine import restored_access
 from engine.tools import Tools
 from literals import DATA_DIR, STORAGE_ROOT
 from workload import snapshots as bk
-from workload.digest import digest_file
+from workload.digest import Digest, digest_file
 from workload.etcdctl import EtcdctlError
 from workload.snapshot_tool import SnapshotTool
 
@@ -50,11 +50,14 @@ DATA_NAME = DATA_DIR.removeprefix(f"{STORAGE_ROOT}/")
 ASIDE_PREFIX = "pre-restore-"
 
 
-def restore(tools: Tools, store: bk.Backups, name: str, force: bool) -> dict[str, Any]:
+def restore(
+    tools: Tools, store: bk.Backups, name: str, force: bool, fetched: Digest | None = None
+) -> dict[str, Any]:
+    """`fetched`: what hashing the file as it was downloaded found, moments ago."""
     started = time.monotonic()
     name = bk.check_name(name)
     path = store.file(name)
-    verified = _verify(tools, store, name, path)
+    verified = _verify(tools, store, name, path, fetched)
     checked = time.monotonic() - started
     restore_id = uuid.uuid4().hex[:12]
     token = f"{tools.ctx.app}-restore-{restore_id}"
@@ -141,7 +144,9 @@ def restore(tools: Tools, store: bk.Backups, name: str, force: bool) -> dict[str
     }
 
 
-def _verify(tools: Tools, store: bk.Backups, name: str, path: Path) -> dict[str, str]:
+def _verify(
+    tools: Tools, store: bk.Backups, name: str, path: Path, fetched: Digest | None
+) -> dict[str, str]:
     if not path.exists():
         known = ", ".join(store.names()) or "none"
         raise ActionRefused(
@@ -155,7 +160,7 @@ def _verify(tools: Tools, store: bk.Backups, name: str, path: Path) -> dict[str,
     too_new = newer_minor(meta.etcd_version, tools.ctx.etcd_version()) if meta else None
     if too_new:
         raise ActionRefused(f"snapshot {name!r} cannot be restored here: {too_new}")
-    digest = digest_file(path)
+    digest = fetched if fetched is not None and fetched.size == size else digest_file(path)
     sha = digest.sha256
     if meta is not None and meta.sha256 != sha:
         raise ActionRefused(
