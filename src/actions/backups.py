@@ -23,6 +23,7 @@ from core import retention, schedule
 from core.actions import ActionRefused
 from workload import backup_lock, clock
 from workload import snapshots as bk
+from workload.digest import Digest
 from workload.object_store import BackupMeta, ObjectStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -238,9 +239,10 @@ def _record(ident: str, size: int, meta: BackupMeta | None) -> core.BackupRecord
     )
 
 
-def fetch(kit: Kit, backup_id: str) -> str:
+def fetch(kit: Kit, backup_id: str) -> tuple[str, Digest | None]:
     """Download backup `backup_id` to this unit's storage as a local snapshot of the same name
-    (checked against the sha256 its manifest recorded). Returns the snapshot's name."""
+    (checked against the sha256 its manifest recorded). Returns the snapshot's name and what
+    hashing the download found (None when it was on this unit already)."""
     app, ident = core.check_backup_id(backup_id)
     store, local = open_store(kit), kit.backups()
     key = store.settings.key(app or kit.app, ident)
@@ -256,7 +258,7 @@ def fetch(kit: Kit, backup_id: str) -> str:
     name = ident if app is None or app == kit.app else f"{app}-{ident}"
     known = local.meta(name)
     if known is not None and known.sha256 == meta.sha256 and local.file(name).exists():
-        return name  # fetched before
+        return name, None  # fetched before
     if local.exists(name):
         raise ActionRefused(f"a different local snapshot named {name!r} exists: remove it first")
     need, free = bk.space_needed(meta.size), local.free_bytes()
@@ -267,10 +269,10 @@ def fetch(kit: Kit, backup_id: str) -> str:
         )
     local.prepare_incoming()
     try:
-        sha = store.download(
+        digest = store.download(
             meta, local.incoming(name), _progress(kit, f"download {ident}", meta.size)
         )
-        size = os.path.getsize(local.incoming(name))
+        sha, size = digest.sha256, os.path.getsize(local.incoming(name))
         if sha != meta.sha256 or size != meta.size:
             raise ActionRefused(
                 f"backup {backup_id} in S3 is not what was uploaded: sha256 {sha[:12]}... "
@@ -295,4 +297,4 @@ def fetch(kit: Kit, backup_id: str) -> str:
     finally:
         local.discard_incoming()
     logger.info("decision: fetched backup %s as local snapshot %s", backup_id, name)
-    return name
+    return name, digest
