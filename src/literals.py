@@ -43,6 +43,11 @@ DIGEST_PREFIX = "# options-digest: "  # the first line of the config file names 
 S3_SECRET_EXTRA = "secret-extra"  # v1: the id of the provider's secret with the keys
 S3_REQUESTED_SECRETS = "requested-secrets"
 S3_LIB_VERSION = "lib-version"
+# In the bucket, under the application's prefix, while one unit takes a backup (one at a time).
+# Its name ends in the manifests' suffix so that no listing takes it for a backup.
+S3_LOCK_OBJECT = "backup-in-progress.json"
+# Tests only: an ISO 8601 time the charm takes as "now" (tests/bench sets it; Juju never does).
+CLOCK_ENV = "ETCD_K8S_TEST_NOW"
 
 # ---- peer unit databag (what each unit says of itself) ----------------------------------------
 UNIT_MEMBER_NAME = "member-name"
@@ -66,6 +71,7 @@ APP_TLS = "{kind}-tls"  # the application's TLS record, per kind
 APP_AUTH = "auth"  # "on" once the leader enabled etcd auth
 APP_CLIENTS = "clients"  # what is in etcd per client request
 APP_ROOT_SECRET = "root-secret"  # the id of the root password's secret
+APP_BACKUPS = "backups"  # the last backup, the last scheduled window, the last failure
 
 # ---- secrets ----------------------------------------------------------------------------------
 ROOT_SECRET_LABEL = "etcd-root-password"

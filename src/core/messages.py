@@ -210,6 +210,15 @@ CATALOGUE: tuple[Message, ...] = (
       'The S3 provider sent a field that breaks the s3 interface\'s rules (named first); '
       'nothing of it is used, and create-backup, list-backups and restore backup-id= refuse.',
       'Fix the provider\'s config (e.g. `juju config s3-integrator endpoint=...`).'),
+    M('backup.last', 'note',
+      'last backup {id} {age} ago',
+      'The newest backup the leader took to S3 (scheduled or by create-backup), and its age.',
+      _NONE),
+    M('backup.failed', 'note',
+      'last backup attempt failed {age} ago: {why}',
+      'A scheduled backup failed (shown until a backup succeeds); it is tried again 10 minutes '
+      'later, 3 times per window at most, then at the next window.',
+      'Fix what the reason names (S3 reachable, credentials, quorum), or run create-backup.'),
     M('app.learner', 'note',
       'learner {member} joining',
       'A unit is joining.',

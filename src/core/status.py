@@ -74,14 +74,19 @@ def with_failing_checks(status: Status, failing: tuple[str, ...]) -> Status:
     return Status(status.name, message)
 
 
-def app_status(outcome: Outcome, units: int, backups_refused: str | None = None) -> Status:
+def app_status(
+    outcome: Outcome, units: int, backups_refused: str | None = None, backups: str | None = None
+) -> Status:
     """The application's status; `backups_refused`: why the s3-credentials data is refused
-    (a note: etcd serves on, backups cannot run)."""
+    (a note: etcd serves on, backups cannot run); `backups`: the last backup's age and the
+    last failure (core.schedule.note)."""
     said = _app_status(outcome, units)
+    notes = [said.message]
     if backups_refused:
-        message = "; ".join((said.message, say("app.s3-refused", why=backups_refused)))
-        return Status(said.name, message)
-    return said
+        notes.append(say("app.s3-refused", why=backups_refused))
+    if backups:
+        notes.append(backups)
+    return Status(said.name, "; ".join(notes))
 
 
 def _app_status(outcome: Outcome, units: int) -> Status:
