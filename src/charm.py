@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 import ops
 
 from actions import registry
+from core import schedule
 from core.actions import ActionRefused, PartialFailure
 from core.messages import say
 from core.recovery import RebuildRefused
@@ -37,6 +39,7 @@ from relations.observability import Observability
 from state import config
 from state.peers import PeerData
 from state.secrets import RootSecret
+from workload import clock
 from workload.etcdctl import EtcdctlError
 from workload.k8s import cluster_domain
 from workload.pebble import Workload
@@ -61,6 +64,9 @@ RECONCILE_EVENTS = (
     "secret_changed",  # a client charm's new certificate comes as a new revision of its secret
 )
 RELATION_EVENTS = ("relation_created", "relation_changed", "relation_broken")
+# What is left of the hook's waiting budget for a scheduled backup to start in it (a snapshot
+# waits for etcd; else the backup waits for the next hook, 5 minutes later at most).
+BACKUP_BUDGET = 60.0
 
 
 class EtcdK8sCharm(ops.CharmBase):
@@ -116,6 +122,28 @@ class EtcdK8sCharm(ops.CharmBase):
             broken = event.relation.id
         self._outcome = Reconciler(ctx, ClientRelations(self, broken_id=broken)).reconcile()
         self._unit_said = unit_status(self._outcome)
+        # `juju status` shows the image's etcd release as the workload version.
+        with contextlib.suppress(RuntimeError):
+            self.unit.set_workload_version(ctx.etcd_release())
+        if ctx.is_leader and ctx.options.backup_schedule:
+            self._scheduled_backup(ctx)
+
+    def _scheduled_backup(self, ctx: UnitContext) -> None:
+        """After the reconcile, on the leader: the backup `backup-schedule` says is due, if
+        any (imported here: boto3 loads only when S3 matters)."""
+        from actions.backup_schedule import run_if_due
+
+        s3 = self._s3()
+        if s3.relation is None:
+            return  # no store: the schedule waits for the relation
+        if ctx.deadline.budget(BACKUP_BUDGET, "a scheduled backup") < BACKUP_BUDGET:
+            logger.info("decision: scheduled backup waits for a hook with time left")
+            return
+        kit = registry.Kit(Tools.of(ctx), self._storage(), app=self.app.name, is_leader=True, s3=s3)
+        options = ctx.options
+        run_if_due(
+            kit, ctx.peers, options.backup_schedule, options.backup_retention, self.unit.is_leader
+        )
 
     def _on_s3(self, event: ops.EventBase) -> None:
         """The s3-credentials relation: the leader asks for the keys in a secret (v1); what
@@ -256,8 +284,12 @@ class EtcdK8sCharm(ops.CharmBase):
         if self._outcome is None or relation is None:
             return
         related = self.unit.is_leader() and self.model.get_relation(S3_RELATION) is not None
-        backups = self._s3().problem() if related else None
-        said = app_status(self._outcome, 1 + len(relation.units), backups_refused=backups)
+        refused = self._s3().problem() if related else None
+        history = PeerData(self.unit, self.app, relation).backups()
+        backups = schedule.note(history, clock.now()) if related else None
+        said = app_status(
+            self._outcome, 1 + len(relation.units), backups_refused=refused, backups=backups
+        )
         event.add_status(ops.StatusBase.from_name(said.name, said.message))
 
 

@@ -36,12 +36,18 @@ READY_CHECK = "etcd-healthy-voter"
 # peer reachable: Pebble sends SIGKILL after this long. Below Kubernetes' 30 s grace period.
 KILL_DELAY = "20s"
 LOG_LAYER = "logging"  # the Pebble layer holding the Loki log targets
+HOLD_LAYER = "refresh-hold"  # a refused pod's plan: the ready check alone, which fails
 DIGEST_PREFIX = "# options-digest: "  # the first line of the config file names its digest
 
 # ---- the s3 relation (interface s3, v1 and v0; app databags) ---------------------------------
 S3_SECRET_EXTRA = "secret-extra"  # v1: the id of the provider's secret with the keys
 S3_REQUESTED_SECRETS = "requested-secrets"
 S3_LIB_VERSION = "lib-version"
+# In the bucket, under the application's prefix, while one unit takes a backup (one at a time).
+# Its name ends in the manifests' suffix so that no listing takes it for a backup.
+S3_LOCK_OBJECT = "backup-in-progress.json"
+# Tests only: an ISO 8601 time the charm takes as "now" (tests/bench sets it; Juju never does).
+CLOCK_ENV = "ETCD_K8S_TEST_NOW"
 
 # ---- peer unit databag (what each unit says of itself) ----------------------------------------
 UNIT_MEMBER_NAME = "member-name"
@@ -65,6 +71,7 @@ APP_TLS = "{kind}-tls"  # the application's TLS record, per kind
 APP_AUTH = "auth"  # "on" once the leader enabled etcd auth
 APP_CLIENTS = "clients"  # what is in etcd per client request
 APP_ROOT_SECRET = "root-secret"  # the id of the root password's secret
+APP_BACKUPS = "backups"  # the last backup, the last scheduled window, the last failure
 
 # ---- secrets ----------------------------------------------------------------------------------
 ROOT_SECRET_LABEL = "etcd-root-password"

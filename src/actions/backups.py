@@ -20,8 +20,11 @@ from actions.common import seconds
 from actions.registry import Kit, NoParams, action, whole
 from actions.snapshots import take
 from core import backups as core
+from core import retention, schedule
 from core.actions import ActionRefused
+from workload import backup_lock, clock
 from workload import snapshots as bk
+from workload.digest import Digest
 from workload.object_store import BackupMeta, ObjectStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -65,7 +68,7 @@ def _progress(kit: Kit, what: str, total: int) -> Callable[[int], None]:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return clock.now()
 
 
 @dataclass(frozen=True)
@@ -80,15 +83,47 @@ class CreateParams:
 
 @action("create-backup", CreateParams, leader_only=True)
 def create_backup(kit: Kit, params: CreateParams) -> dict[str, Any]:
+    results = create(kit, keep=params.keep)
+    peers = kit.etcd.ctx.peers
+    peers.record_backups(schedule.succeeded(peers.backups(), results["backup-id"], _now(), ""))
+    return results
+
+
+def create(kit: Kit, keep: int = 0, policy: retention.Retention | None = None) -> dict[str, Any]:
+    """Take one backup to S3 under the bucket's backup lock (one at a time, whichever unit
+    asks), then apply `keep` (the action's count) or `policy` (backup-retention). Raises
+    ActionRefused with the reason, or backup_lock.Busy while another backup runs."""
     store = open_store(kit)
     local = kit.backups()
+    prefix = store.settings.prefix(kit.app)
     try:
         store.ensure_bucket()
-        store.abort_stale(store.settings.prefix(kit.app))
-        taken = {row.id for row in store.listing(store.settings.prefix(kit.app))}
+        taken = {row.id for row in store.listing(prefix)}
+        ident = core.backup_id(_now(), taken | set(local.names()))
+        lock = backup_lock.take(store, kit.app, kit.etcd.ctx.unit, ident)
     except StoreError as error:
         raise ActionRefused(f"{error}; nothing was taken") from error
-    ident = core.backup_id(_now(), taken | set(local.names()))
+    try:
+        # Only the lock's holder may abort uploads in flight: any left now are dead ones.
+        store.abort_stale(prefix)
+        results = _upload(kit, store, local, ident)
+    except StoreError as error:
+        raise ActionRefused(f"{error}; nothing was taken") from error
+    finally:
+        backup_lock.release(store, kit.app, lock)
+    if policy is not None:
+        removed = _apply_policy(store, kit.app, policy, ident)
+    else:
+        removed = _apply_retention(store, kit.app, keep, ident)
+    orphans = _remove_orphans(store, kit.app)
+    return {
+        "removed": ", ".join(removed) or "none",
+        "orphans-removed": ", ".join(orphans) or "none",
+        **results,
+    }
+
+
+def _upload(kit: Kit, store: ObjectStore, local: bk.Backups, ident: str) -> dict[str, Any]:
     key = store.settings.key(kit.app, ident)
     started = time.monotonic()
     kit.log(f"snapshot {ident}: saving from a healthy voter")
@@ -119,11 +154,7 @@ def create_backup(kit: Kit, params: CreateParams) -> dict[str, Any]:
     finally:
         local.remove(ident)  # the snapshot was taken for the upload; S3 holds it now, or none
     kit.log(f"backup {ident}: the store's copy verified, manifest written")
-    removed = _apply_retention(store, kit.app, params.keep, ident)
-    orphans = _remove_orphans(store, kit.app)
     return {
-        "removed": ", ".join(removed) or "none",
-        "orphans-removed": ", ".join(orphans) or "none",
         "backup-id": ident,
         "key": key,
         "bucket": store.settings.bucket,
@@ -184,6 +215,24 @@ def _apply_retention(store: ObjectStore, app: str, keep: int, ident: str) -> lis
     return doomed
 
 
+def _apply_policy(
+    store: ObjectStore, app: str, policy: retention.Retention, ident: str
+) -> list[str]:
+    """backup-retention after a scheduled backup: what core.retention says, deleted. A
+    failure here is reported, not a failed backup."""
+    prefix = store.settings.prefix(app)
+    try:
+        rows = store.listing(prefix)
+        records = [_record(r.id, r.size, r.meta) for r in rows]
+        doomed = retention.to_delete(records, policy, _now(), protect=frozenset({ident}))
+        for old in doomed:
+            logger.info("decision: delete backup %s (backup-retention)", old)
+            store.delete(prefix + old)
+    except StoreError as error:
+        return [f"retention not applied: {error}"]
+    return doomed
+
+
 def _remove_orphans(store: ObjectStore, app: str) -> list[str]:
     """Objects a failed backup left without a manifest (its clean-up never reached the store),
     once they are old enough not to be an upload finishing. Reported, never a failed backup."""
@@ -212,9 +261,10 @@ def _record(ident: str, size: int, meta: BackupMeta | None) -> core.BackupRecord
     )
 
 
-def fetch(kit: Kit, backup_id: str) -> str:
+def fetch(kit: Kit, backup_id: str) -> tuple[str, Digest | None]:
     """Download backup `backup_id` to this unit's storage as a local snapshot of the same name
-    (checked against the sha256 its manifest recorded). Returns the snapshot's name."""
+    (checked against the sha256 its manifest recorded). Returns the snapshot's name and what
+    hashing the download found (None when it was on this unit already)."""
     app, ident = core.check_backup_id(backup_id)
     store, local = open_store(kit), kit.backups()
     key = store.settings.key(app or kit.app, ident)
@@ -233,7 +283,7 @@ def fetch(kit: Kit, backup_id: str) -> str:
     name = ident if app is None or app == kit.app else f"{app}-{ident}"
     known = local.meta(name)
     if known is not None and known.sha256 == meta.sha256 and local.file(name).exists():
-        return name  # fetched before
+        return name, None  # fetched before
     if local.exists(name):
         raise ActionRefused(f"a different local snapshot named {name!r} exists: remove it first")
     need, free = bk.space_needed(meta.size), local.free_bytes()
@@ -244,10 +294,10 @@ def fetch(kit: Kit, backup_id: str) -> str:
         )
     local.prepare_incoming()
     try:
-        sha = store.download(
+        digest = store.download(
             meta, local.incoming(name), _progress(kit, f"download {ident}", meta.size)
         )
-        size = os.path.getsize(local.incoming(name))
+        sha, size = digest.sha256, os.path.getsize(local.incoming(name))
         if sha != meta.sha256 or size != meta.size:
             raise ActionRefused(
                 f"backup {backup_id} in S3 is not what was uploaded: sha256 {sha[:12]}... "
@@ -272,4 +322,4 @@ def fetch(kit: Kit, backup_id: str) -> str:
     finally:
         local.discard_incoming()
     logger.info("decision: fetched backup %s as local snapshot %s", backup_id, name)
-    return name
+    return name, digest

@@ -27,6 +27,9 @@ def show_root_password(kit: Kit, _: NoParams) -> dict[str, Any]:
             "no root password yet: etcd auth is turned on (and root made) once client TLS is on"
         )
     results = {"username": clients.ROOT_USER, "password": password}
+    if not kit.etcd.ctx.peers.app().auth_on:
+        # The secret outlives auth (client TLS was turned off): say the password is idle now.
+        results["auth"] = "off: etcd asks for no password now; this one is used once auth is on"
     pending = kit.etcd.ctx.root.pending()
     if pending:
         results["unsettled"] = (

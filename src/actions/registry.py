@@ -131,6 +131,7 @@ MODULES = {
     "discard-data": "actions.rebuild",
     "get-root-password": "actions.passwords",
     "rotate-root-password": "actions.passwords",
+    "pre-refresh-check": "actions.refresh",
 }
 
 

@@ -35,14 +35,14 @@ class RestoreParams:
 @action("restore", RestoreParams, leader_only=True, reconcile_after=True)
 def restore(kit: Kit, params: RestoreParams) -> dict[str, Any]:
     name = params.name
-    fetched = ""
+    fetched, digest = "", None
     if params.backup_id:
         from actions.backups import fetch  # boto3's import only when restoring from S3
 
         started = time.monotonic()
-        name = fetch(kit, params.backup_id)
+        name, digest = fetch(kit, params.backup_id)
         fetched = seconds(started)
-    results = restore_cluster(kit.etcd, kit.backups(), name, params.force)
+    results = restore_cluster(kit.etcd, kit.backups(), name, params.force, digest)
     if fetched:
         results.update({"backup-id": params.backup_id, "download": fetched})
     return results

@@ -7,6 +7,7 @@ import datetime
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from actions.common import seconds, url, view_with_quorum
@@ -14,7 +15,9 @@ from actions.registry import Kit, NoParams, action, required, text, whole
 from core import actions as toolbox
 from core.actions import ActionRefused
 from core.model import ClusterView, Member
+from workload import clock
 from workload import snapshots as bk
+from workload.digest import Digest, digest_file, follow
 from workload.etcdctl import EndpointStatus, Etcdctl, EtcdctlError
 from workload.snapshot_tool import SnapshotTool
 
@@ -46,7 +49,7 @@ class RemoveParams:
 
 
 def default_name(now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or clock.now()
     return now.strftime("snapshot-%Y%m%d-%H%M%S")
 
 
@@ -132,26 +135,24 @@ def _save(
     then list it; any failure leaves no file."""
     tools = kit.etcd
     store.prepare_incoming()
+    path = store.incoming(name)
     try:
         client.catch_up(url(source))
-        client.snapshot_save(url(source), store.workload_incoming(name), SAVE_TIMEOUT)
-        path = store.incoming(name)
-        if not bk.embedded_hash_ok(path):
+        digest = _save_hashing(client, url(source), path, store.workload_incoming(name))
+        if not digest.embedded_ok:
             raise ActionRefused("the saved file fails the hash etcd appended to it")
         tool = SnapshotTool(tools.ctx.workload.run, tools.ctx.etcd_version())
         verified = tool.status(store.workload_incoming(name))
         meta = bk.SnapshotMeta(
             name=name,
-            size=path.stat().st_size,
-            sha256=bk.file_sha256(path),
+            size=digest.size,
+            sha256=digest.sha256,
             revision=verified.revision,
             keys=verified.total_keys,
             etcd_version=status.version,
             member=toolbox.label(source),
             cluster_id=view.cluster_id,
-            created=datetime.datetime.now(datetime.UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            created=clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         store.publish(meta)
     except EtcdctlError as error:
@@ -161,6 +162,23 @@ def _save(
     finally:
         store.discard_incoming()
     return meta
+
+
+def _save_hashing(client: Etcdctl, source: str, path: Path, workload_path: str) -> Digest:
+    """etcdctl saves into the workload's view of `path` while this container hashes the same
+    file as it grows (one read, overlapped with the save); hashed again at rest only when what
+    was followed is not the file etcdctl left."""
+    follower = follow(path)
+    try:
+        client.snapshot_save(source, workload_path, SAVE_TIMEOUT)
+    except BaseException:
+        follower.stop()
+        raise
+    digest = follower.result()
+    if digest is None:
+        logger.info("snapshot %s hashed at rest (the file followed was replaced)", path.name)
+        digest = digest_file(path)
+    return digest
 
 
 @action("list-snapshots", NoParams, needs_etcd=False)

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from core import access, rolling, tls
 from core.membership import removal_keeps_quorum
-from core.model import ClusterView, Member
+from core.model import ClusterView, Member, Observation
 from core.recovery import has_quorum
-from core.steps import CutDone, MoveLeader, RemoveMember
+from core.steps import CutDone, Idle, MoveLeader, RemoveMember, TlsStep
 
 
 class ActionRefused(Exception):
@@ -177,3 +178,29 @@ def next_cut_step(view: ClusterView | None, seed_name: str, force: bool) -> CutS
     if not removal_keeps_quorum(view, victim):
         raise ActionRefused(f"restore stopped: removing {label(victim)} would lose quorum")
     return RemoveMember(member=victim, reason="restore: the old cluster shrinks to one member")
+
+
+# ---- pre-refresh-check --------------------------------------------------------------------------
+
+
+def refresh_busy(obs: Observation) -> tuple[str, ...]:
+    """What is under way that a roll must not cut across (each named for the refusal): a
+    restore still rejoining, a unit waiting (a rebuild, a join), a TLS switch, a rolling
+    restart, an auth or client-user change the leader still has to make."""
+    busy: list[str] = []
+    cluster = obs.cluster
+    if obs.app.restore is not None and cluster and len(cluster.voters) < len(obs.units):
+        busy.append(f"the restore of {obs.app.restore.snapshot} (units still rejoining)")
+    elif cluster and len(cluster.members) < len(obs.present):
+        busy.append("a rebuild or scale-up (units not yet members)")
+    waiting = sorted(u.unit for u in obs.units if u.waiting_for)
+    if waiting:
+        busy.append(f"a rejoin ({', '.join(waiting)} waiting)")
+    records = (obs.app.tls.peer, obs.app.tls.client)
+    if any(r.stage == "trust" for r in records) or isinstance(tls.next_tls_step(obs), TlsStep):
+        busy.append("a TLS roll")
+    if obs.app.restart_turn or rolling.next_turn_step(obs) != Idle():
+        busy.append("a rolling restart")
+    if access.next_auth_step(obs) != Idle() or access.next_clients_step(obs) != Idle():
+        busy.append("a client roll (auth or client users)")
+    return tuple(busy)

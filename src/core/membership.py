@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from core import data
+from core import data, refresh
 from core.messages import say
 from core.model import (
     EMPTY,
@@ -72,7 +72,7 @@ def next_local_step(obs: Observation, new_token: str) -> LocalStep:
     if obs.disk.has_member_data:
         if obs.disk.marker is not None and obs.disk.marker.joining:
             return data.unjoined(obs, obs.disk.marker)
-        return data.stale(obs) or StartMember()
+        return data.stale(obs) or version_refusal(obs) or StartMember()
     if obs.app.cluster_token is None:
         return _before_bootstrap(obs, new_token)
     return _without_data(obs, new_token, obs.app.cluster_token)
@@ -109,7 +109,16 @@ def _with_ticket(obs: Observation, ticket: JoinTicket, token: str) -> LocalStep:
         return Wait(say("unit.stale-ticket"))
     if listed.started:
         return _remove_lost_self(obs.cluster, listed)
-    return Join(ticket=ticket, token=token)
+    return version_refusal(obs) or Join(ticket=ticket, token=token)
+
+
+def version_refusal(obs: Observation) -> Blocked | None:
+    """Refresh's guard (core/refresh.py), before this unit's etcd starts: Blocked, etcd is not
+    started and the pod stays unready, so Kubernetes halts the roll on this pod."""
+    if obs.versions is None:
+        return None
+    verdict = refresh.guard(obs.versions)
+    return None if verdict.refusal is None else Blocked(verdict.refusal)
 
 
 def _remove_lost_self(view: ClusterView, listed: Member) -> LocalStep:

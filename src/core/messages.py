@@ -210,6 +210,15 @@ CATALOGUE: tuple[Message, ...] = (
       'The S3 provider sent a field that breaks the s3 interface\'s rules (named first); '
       'nothing of it is used, and create-backup, list-backups and restore backup-id= refuse.',
       'Fix the provider\'s config (e.g. `juju config s3-integrator endpoint=...`).'),
+    M('backup.last', 'note',
+      'last backup {id} {age} ago',
+      'The newest backup the leader took to S3 (scheduled or by create-backup), and its age.',
+      _NONE),
+    M('backup.failed', 'note',
+      'last backup attempt failed {age} ago: {why}',
+      'A scheduled backup failed (shown until a backup succeeds); it is tried again 10 minutes '
+      'later, 3 times per window at most, then at the next window.',
+      'Fix what the reason names (S3 reachable, credentials, quorum), or run create-backup.'),
     M('app.learner', 'note',
       'learner {member} joining',
       'A unit is joining.',
@@ -295,6 +304,55 @@ CATALOGUE: tuple[Message, ...] = (
       "A COS relation's remote side published data that is not what its interface says "
       '(e.g. a Loki push URL that is not a URL). Shown after the unit status; nothing changed.',
       'Fix or remove the remote application (`juju remove-relation etcd-k8s:logging ...`).'),
+    M('refresh.jump', 'blocked',
+      'refresh refused: etcd {image} is more than one minor past the {what} ({other}); etcd '
+      'upgrades one minor at a time, to {next} first. Roll back: {rollback}',
+      'The new image skips a minor; etcd was not started, so the pod stays unready and the roll '
+      'halts here.',
+      'Roll back with the command shown, then refresh one minor at a time.'),
+    M('refresh.major', 'blocked',
+      'refresh refused: etcd {image} is another major version than {other}. Roll back: {rollback}',
+      'etcd upgrades within a major version only; etcd was not started.',
+      'Roll back with the command shown.'),
+    M('refresh.downgrade', 'blocked',
+      'refresh refused: etcd {image} is below the cluster version {cluster}, and etcd before '
+      '3.6 cannot be downgraded once the cluster version moved. Roll back: {rollback}',
+      'A downgrade after the roll completed; the other members serve on.',
+      'Roll back with the command shown; to go back to the older minor, restore a backup taken '
+      'before the upgrade into a cluster of that minor.'),
+    M('refresh.downgrade-36', 'blocked',
+      "refresh refused: etcd {image} is below the cluster version {cluster}, and no downgrade "
+      "was prepared (etcdctl downgrade validate/enable). Roll back: {rollback}",
+      'A 3.6+ cluster goes one minor down only after `etcdctl downgrade enable`.',
+      'Roll back with the command shown, run `etcdctl downgrade validate <minor>` and '
+      '`etcdctl downgrade enable <minor>`, then refresh again.'),
+    M('refresh.downgrade-unknown', 'blocked',
+      'refresh refused: etcd {image} is older than the etcd {disk} that last ran this data, and '
+      'no member answers to say the cluster version. Roll back: {rollback}',
+      'Starting an older etcd on newer data is safe only while the cluster version allows it.',
+      'Roll back with the command shown, or bring the other members back first.'),
+    M('refresh.floor-36', 'blocked',
+      'refresh refused: etcd {image} needs every member on 3.5.26 or newer first, {lowest} '
+      'runs. Roll back: {rollback}',
+      'etcd 3.5 -> 3.6 is supported from 3.5.26 only.',
+      'Roll back with the command shown, refresh to etcd 3.5.26+ first, then to 3.6.'),
+    M('refresh.auth-34-35', 'blocked',
+      'refresh refused: etcd does not support a 3.4 -> 3.5 rolling upgrade with auth on. '
+      'Roll back: {rollback}',
+      'Auth is on (client TLS is on); see docs/explanation/refresh.md for the ways to 3.5.',
+      'Roll back with the command shown, then follow docs/explanation/refresh.md.'),
+    M('refresh.version', 'note',
+      'etcd {release}',
+      'Every member runs this release and the cluster version is on its minor.',
+      'None.'),
+    M('refresh.cluster-moving', 'note',
+      'every member runs etcd {release}, the cluster version is still {cluster}',
+      'The roll is done; etcd moves the cluster version up within seconds.',
+      _NONE),
+    M('refresh.mixed', 'note',
+      'refresh under way: members run etcd {releases}, cluster version {cluster}',
+      'A roll is in progress (or halted): the members run different releases.',
+      'Let the roll finish; if a unit is blocked, follow its message.'),
     M('unit.leaving', 'maintenance',
       'left the etcd cluster; unit is being removed',
       "Scale down: this unit's member has left.",

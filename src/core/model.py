@@ -10,6 +10,7 @@ from typing import Literal
 
 from core.clients import Decision
 from core.pem import fingerprint, split_pem
+from core.refresh import Versions
 
 # ---- TLS, as the members' configs depend on it ------------------------------------------------
 
@@ -116,6 +117,7 @@ class ClusterView:
     leader_id: str | None = None
     # (member id, raft index) of the members that answered: how much of the log each holds.
     raft_indexes: tuple[tuple[str, int], ...] = ()
+    releases: tuple[tuple[str, str], ...] = ()  # (member id, etcd release) of those that answered
 
     @property
     def raft_index(self) -> int | None:
@@ -232,6 +234,7 @@ class Marker:
     cluster_id: str
     joining: bool = False
     raft_index: int | None = None
+    release: str | None = None  # the etcd release that last ran this data ("3.4.23")
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,9 @@ class Observation:
     new_token: str = ""  # a fresh cluster token, should a bootstrap be planned now
     # Leader: a root password rotation was cut short; which password etcd has is not known.
     root_in_doubt: bool = False
+    # Refresh: the image's, the cluster's and the data's versions (core/refresh.py's guard);
+    # gathered while this unit's etcd is stopped, and on the leader (for the app status).
+    versions: Versions | None = None
 
     @property
     def units(self) -> tuple[UnitInfo, ...]:

@@ -9,6 +9,7 @@ from core import tls
 from core.messages import say
 from core.model import ClusterView, RestoreRecord, Settings, UnitInfo
 from core.recovery import Verdict
+from core.refresh import Versions, version_note
 from core.steps import Blocked, ClusterStep, Idle, LocalStep, PlanBootstrap, Wait
 
 
@@ -34,6 +35,7 @@ class Outcome:
     tls: Settings = field(default_factory=Settings)
     tls_waits: str | None = None  # why the application's TLS does not move on
     access_waits: str | None = None  # why etcd auth or a client's user does not move on
+    versions: Versions | None = None  # the leader's: which etcd releases run, cluster version
 
 
 def unit_status(outcome: Outcome) -> Status:
@@ -72,14 +74,19 @@ def with_failing_checks(status: Status, failing: tuple[str, ...]) -> Status:
     return Status(status.name, message)
 
 
-def app_status(outcome: Outcome, units: int, backups_refused: str | None = None) -> Status:
+def app_status(
+    outcome: Outcome, units: int, backups_refused: str | None = None, backups: str | None = None
+) -> Status:
     """The application's status; `backups_refused`: why the s3-credentials data is refused
-    (a note: etcd serves on, backups cannot run)."""
+    (a note: etcd serves on, backups cannot run); `backups`: the last backup's age and the
+    last failure (core.schedule.note)."""
     said = _app_status(outcome, units)
+    notes = [said.message]
     if backups_refused:
-        message = "; ".join((said.message, say("app.s3-refused", why=backups_refused)))
-        return Status(said.name, message)
-    return said
+        notes.append(say("app.s3-refused", why=backups_refused))
+    if backups:
+        notes.append(backups)
+    return Status(said.name, "; ".join(notes))
 
 
 def _app_status(outcome: Outcome, units: int) -> Status:
@@ -116,6 +123,9 @@ def _app_notes(outcome: Outcome, view: ClusterView, units: int) -> str:
     if outcome.tls != Settings():
         notes.append(tls.describe(outcome.tls.peer, outcome.tls.client))
     notes += [n for n in (outcome.tls_waits, outcome.access_waits) if n]
+    if outcome.versions is not None and view.releases:
+        note = version_note((r for _, r in view.releases), outcome.versions.cluster)
+        notes += [note] if note else []
     if outcome.restore is not None and len(view.healthy_voters) < units:
         notes.append(say("app.restored", snapshot=outcome.restore.snapshot))
     return "".join(f"; {n}" for n in notes)

@@ -115,7 +115,7 @@ class UnitContext:
 
     @property
     def wanted_digest(self) -> str:
-        return config_digest(self.options.model_dump_json(), self.settings)
+        return config_digest(self.options.etcd_json(), self.settings)
 
     @property
     def solo_cluster(self) -> str:

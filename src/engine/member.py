@@ -153,6 +153,8 @@ class MemberDriver:
         wanted: dict[str, object] = {"member-id": member_id, "cluster-id": cluster_id}
         if raft_index is not None:
             wanted["raft-index"] = raft_index
+        # Which etcd runs this data: a later image is judged against it (core/refresh.py).
+        wanted["etcd-version"] = self.ctx.etcd_release()
         if raw != wanted:
             self.ctx.workload.write_marker(wanted)
 

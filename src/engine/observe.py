@@ -9,10 +9,12 @@ import logging
 
 from core import clients, recovery
 from core import model as m
+from core.refresh import Versions
 from engine.context import UnitContext
 from literals import DIGEST_PREFIX
 from relations.etcd_client import ClientRelations
 from workload.etcdctl import Etcdctl, EtcdctlError
+from workload.versions import cluster_version
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +36,13 @@ class Observer:
         if running_digest != ctx.me.config_digest:  # what this unit runs now, published later
             ctx.me = dataclasses.replace(ctx.me, config_digest=running_digest)
         client_state = self._clients_state(ctx.me, others, app)  # before TLS: leaves to trust
+        disk = self.disk()
         return m.Observation(
             me=ctx.me,
             is_leader=ctx.is_leader,
             app=app,
             peers=others,
-            disk=self.disk(),
+            disk=disk,
             running=running,
             cluster=view,
             present=ctx.peers.present(),
@@ -48,6 +51,37 @@ class Observer:
             clients=client_state,
             new_token=ctx.new_token(),
             root_in_doubt=ctx.is_leader and app.auth_on and ctx.root.pending() is not None,
+            versions=self._versions(others, running, disk, view, app),
+        )
+
+    def _versions(
+        self,
+        others: tuple[m.UnitInfo, ...],
+        running: bool,
+        disk: m.Disk,
+        view: m.ClusterView | None,
+        app: m.AppState,
+    ) -> Versions | None:
+        """Before this unit starts etcd (the refresh guard), and on the leader (the app
+        status): the image's release, a live member's cluster version, the data's release."""
+        ctx = self.ctx
+        if running and not ctx.is_leader:
+            return None
+        if not running and not disk.has_member_data and app.join is None:
+            return None  # nothing to start yet: spare the peers the question
+        try:
+            image = ctx.etcd_release()
+        except RuntimeError as error:  # etcd itself judges an image it cannot start
+            logger.warning("%s", error)
+            image = ""
+        urls = [ctx.me.client_url] if running else []
+        urls += [u.client_url for u in others if u.member_id]
+        return Versions(
+            image=image,
+            cluster=cluster_version(urls) if urls else None,
+            disk=disk.marker.release if disk.marker else None,
+            members=tuple(r for _, r in view.releases) if view else (),
+            auth_on=app.auth_on,
         )
 
     def _tls_state(self, client_state: m.ClientsState | None) -> m.TlsState:
@@ -147,10 +181,11 @@ def marker(raw: dict[str, object] | None) -> m.Marker | None:
     member_id, cluster_id = raw.get("member-id"), raw.get("cluster-id")
     if not (isinstance(member_id, str) and member_id and isinstance(cluster_id, str)):
         return None
-    index = raw.get("raft-index")
+    index, release = raw.get("raft-index"), raw.get("etcd-version")
     return m.Marker(
         member_id=member_id,
         cluster_id=cluster_id,
         joining=raw.get("joining") is True,
         raft_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+        release=release if isinstance(release, str) and release else None,
     )

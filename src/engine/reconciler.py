@@ -93,6 +93,9 @@ class Reconciler:
         ctx = self.ctx
         local: s.LocalStep = said.get("local", s.Idle())  # type: ignore[assignment]
         ctx.me = dataclasses.replace(ctx.me, member_state=membership.member_state(obs))
+        if isinstance(local, s.Blocked) and local.reason.startswith("refresh refused"):
+            logger.warning("decision: refuse-start (%s): %s", _versions_said(obs), local.reason)
+            ctx.workload.hold_unready(self.driver.check_command())
         if isinstance(local, s.HoldData):  # the leader must not add this unit anew
             held = "an operator's decision on the data it holds (discard-data)"
             ctx.me = dataclasses.replace(ctx.me, waiting_for=held)
@@ -117,6 +120,7 @@ class Reconciler:
             tls=ctx.settings,
             tls_waits=tls_said.reason if isinstance(tls_said, s.Wait) and tls_said.reason else None,
             access_waits="; ".join(n for n in notes if n) or None,
+            versions=obs.versions,
         )
 
     # ---- handlers: each carries one step out; False: it could not, the next pass may --------
@@ -133,7 +137,11 @@ class Reconciler:
         return True
 
     def _start_existing(self, step: s.StartMember, obs: m.Observation) -> bool:
-        logger.info("decision: start-existing member=%s (data on disk)", self.ctx.me.member_name)
+        logger.info(
+            "decision: start-existing member=%s (data on disk; %s)",
+            self.ctx.me.member_name,
+            _versions_said(obs),
+        )
         self.driver.start("existing", self.ctx.solo_cluster, "existing")
         return True
 
@@ -247,3 +255,11 @@ class Reconciler:
         logger.info("decision: release-restart-turn unit=%s", step.unit)
         self.ctx.peers.release_turn()
         return True
+
+
+def _versions_said(obs: m.Observation) -> str:
+    """The versions the refresh guard weighed, for a decision line."""
+    v = obs.versions
+    if v is None:
+        return "versions not compared"
+    return f"image={v.image} cluster-version={v.cluster or '?'} data-ran={v.disk or '?'}"

@@ -38,6 +38,7 @@ from engine import restored_access
 from engine.tools import Tools
 from literals import DATA_DIR, STORAGE_ROOT
 from workload import snapshots as bk
+from workload.digest import Digest, digest_file
 from workload.etcdctl import EtcdctlError
 from workload.snapshot_tool import SnapshotTool
 
@@ -49,11 +50,15 @@ DATA_NAME = DATA_DIR.removeprefix(f"{STORAGE_ROOT}/")
 ASIDE_PREFIX = "pre-restore-"
 
 
-def restore(tools: Tools, store: bk.Backups, name: str, force: bool) -> dict[str, Any]:
+def restore(
+    tools: Tools, store: bk.Backups, name: str, force: bool, fetched: Digest | None = None
+) -> dict[str, Any]:
+    """`fetched`: what hashing the file as it was downloaded found, moments ago."""
     started = time.monotonic()
     name = bk.check_name(name)
     path = store.file(name)
-    verified = _verify(tools, store, name, path)
+    verified = _verify(tools, store, name, path, fetched)
+    checked = time.monotonic() - started
     restore_id = uuid.uuid4().hex[:12]
     token = f"{tools.ctx.app}-restore-{restore_id}"
     staging = f"restore-{restore_id}"
@@ -133,12 +138,15 @@ def restore(tools: Tools, store: bk.Backups, name: str, force: bool) -> dict[str
         "previous-data": f"{STORAGE_ROOT}/{aside.name}" if aside else "none",
         "access": settled,
         "took": f"{time.monotonic() - started:.2f}s",
+        "verify": f"{checked:.2f}s",
         "units": units,
         "next": "the other units rejoin one at a time; juju status shows k/N healthy voters",
     }
 
 
-def _verify(tools: Tools, store: bk.Backups, name: str, path: Path) -> dict[str, str]:
+def _verify(
+    tools: Tools, store: bk.Backups, name: str, path: Path, fetched: Digest | None
+) -> dict[str, str]:
     if not path.exists():
         known = ", ".join(store.names()) or "none"
         raise ActionRefused(
@@ -152,13 +160,14 @@ def _verify(tools: Tools, store: bk.Backups, name: str, path: Path) -> dict[str,
     too_new = newer_minor(meta.etcd_version, tools.ctx.etcd_version()) if meta else None
     if too_new:
         raise ActionRefused(f"snapshot {name!r} cannot be restored here: {too_new}")
-    sha = bk.file_sha256(path)
+    digest = fetched if fetched is not None and fetched.size == size else digest_file(path)
+    sha = digest.sha256
     if meta is not None and meta.sha256 != sha:
         raise ActionRefused(
             f"snapshot {name!r} changed since it was taken: sha256 {sha[:12]}..., "
             f"recorded {meta.sha256[:12]}...; nothing was changed"
         )
-    if not bk.embedded_hash_ok(path):
+    if not digest.embedded_ok:
         raise ActionRefused(
             f"{name!r} is not an intact etcd snapshot: its contents do not match the sha256 "
             "etcd appends when saving (truncated, corrupted, or not a snapshot); nothing changed"

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from core import retention, schedule
+
 if TYPE_CHECKING:
     import ops
 
@@ -25,6 +27,7 @@ GIB = 1024 * MIB
 
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$")
 _WHOLE = re.compile(r"^[0-9]+$")
+CHARM_ONLY = {"backup_schedule", "backup_retention"}
 
 
 class InvalidConfig(ValueError):
@@ -46,6 +49,24 @@ class EtcdOptions(BaseModel):
     auto_compaction_mode: Literal["periodic", "revision"] = Field("periodic")
     auto_compaction_retention: str = Field("1h")
     log_level: Literal["debug", "info", "warn", "error"] = Field("info")
+    # The charm's own, not etcd's: they change no member's config (not in the config digest).
+    backup_schedule: str = Field("")
+    backup_retention: str = Field(retention.DEFAULT)
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return schedule.check_schedule(value)
+
+    @field_validator("backup_retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        return retention.check(value)
+
+    def etcd_json(self) -> str:
+        """The options etcd runs with, as JSON: what the config digest covers (a change of a
+        backup option restarts no member)."""
+        return self.model_dump_json(exclude=CHARM_ONLY)
 
     @field_validator("auto_compaction_retention")
     @classmethod

@@ -18,6 +18,8 @@ from core.model import (
     UnitInfo,
     UnitTls,
 )
+from core.schedule import BackupHistory
+from state import backup_models as bm
 from state import peer_models as pm
 
 
@@ -62,6 +64,9 @@ class PeerData:
     def root_secret_id(self) -> str | None:
         return self._app.get(k.APP_ROOT_SECRET) or None
 
+    def backups(self) -> BackupHistory:
+        return bm.read_backups(self._app)
+
     def clients_raw(self) -> str | None:
         return self._app.get(k.APP_CLIENTS) or None
 
@@ -102,6 +107,9 @@ class PeerData:
 
     def write_clients(self, applied: dict[str, Applied]) -> None:
         self._app[k.APP_CLIENTS] = write_applied(applied)
+
+    def record_backups(self, history: BackupHistory) -> None:
+        bm.write_backups(self._app, history)
 
     def set_root_secret(self, secret_id: str) -> None:
         self._app[k.APP_ROOT_SECRET] = secret_id

@@ -318,12 +318,14 @@ class Etcdctl:
         healthy = frozenset(s.member_id for s in statuses)
         leader = next((s.leader_id for s in statuses if s.leader_id != "0"), None)
         indexes = tuple(sorted((s.member_id, s.raft_index) for s in statuses))
+        releases = tuple(sorted((s.member_id, s.version) for s in statuses if s.version))
         return ClusterView(
             view.cluster_id,
             view.members,
             healthy_ids=healthy,
             leader_id=leader,
             raft_indexes=indexes,
+            releases=releases,
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from core.backups import BACKUP_ID_PATTERN, METADATA_SUFFIX, S3Settings, composite_etag
 from core.s3_attributes import encrypted, headers_for
+from workload.digest import Digest, Digester
 from workload.s3_client import s3_client
 
 logger = logging.getLogger(__name__)
@@ -348,25 +349,24 @@ class ObjectStore:
             logger.warning("ignoring the unreadable manifest of %s: %s", key, error)
             return None
 
-    def download(self, meta: BackupMeta, dest: Path, progress: Callable[[int], None]) -> str:
-        """Stream the object into `dest`, hashing as it comes. Returns its sha256."""
+    def download(self, meta: BackupMeta, dest: Path, progress: Callable[[int], None]) -> Digest:
+        """Stream the object into `dest`, hashing as it comes (its sha256 and etcd's appended
+        hash, so the restore reads it no more)."""
         answer = self._call(
             "get-object", self._client.get_object, Bucket=self.settings.bucket, Key=meta.key
         )
-        sha = hashlib.sha256()
-        got = 0
+        digester = Digester()
         import botocore.exceptions
 
         try:
             with dest.open("wb") as handle:
                 for chunk in answer["Body"].iter_chunks(PART_SIZE // 4):
-                    sha.update(chunk)
+                    digester.update(chunk)
                     handle.write(chunk)
-                    got += len(chunk)
-                    progress(got)
+                    progress(digester.size)
         except (botocore.exceptions.BotoCoreError, ConnectionError) as error:
             raise StoreError(f"S3 download of {meta.key} broke off: {error}") from error
-        return sha.hexdigest()
+        return digester.finish()
 
 
 def _s3_metadata(meta: BackupMeta) -> dict[str, str]:

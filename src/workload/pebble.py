@@ -17,6 +17,7 @@ from literals import (
     DATA_DIR,
     ETCD,
     ETCDCTL,
+    HOLD_LAYER,
     KILL_DELAY,
     LOG_LAYER,
     MARKER_PATH,
@@ -175,6 +176,15 @@ class Workload:
         self.container.replan()
         if not self.is_running():
             self.container.start(SERVICE)
+
+    def hold_unready(self, check: list[str]) -> None:
+        """Put the ready check in the plan without etcd: Pebble's readiness with no `ready`
+        check says ready, and a refused pod must stay unready to halt Kubernetes' roll. The
+        check only, in a layer of its own: no service to start on a replan."""
+        if READY_CHECK in self.container.get_plan().checks:
+            return
+        layer = self._layer(check)
+        self.container.add_layer(HOLD_LAYER, {"checks": layer["checks"]}, combine=True)
 
     def start_temporary(self, name: str, command: str) -> None:
         """A service of its own for a one-off run (never started by a replan)."""

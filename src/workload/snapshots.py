@@ -8,7 +8,6 @@ was verified when it was taken.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,13 +20,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from core.actions import ActionRefused
 from core.backups import human_bytes
+from workload.digest import digest_file
 
 logger = logging.getLogger(__name__)
 
 BACKUPS_DIR = "backups"
 INCOMING_DIR = f"{BACKUPS_DIR}/.incoming"  # half-written snapshots; never listed, always cleaned
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-HASH_BYTES = 32  # etcd appends the sha256 of the db to a saved snapshot
 SPACE_MARGIN = 64 * 1024 * 1024  # headroom left on the volume: etcd's WAL preallocates 64 MiB
 
 
@@ -71,27 +70,11 @@ class SnapshotMeta:
 def embedded_hash_ok(path: Path) -> bool:
     """True when the file ends with the sha256 of everything before it, as a saved etcd
     snapshot does. False for a truncated, corrupted or foreign file."""
-    size = path.stat().st_size
-    if size <= HASH_BYTES:
-        return False
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        remaining = size - HASH_BYTES
-        while remaining:
-            chunk = handle.read(min(remaining, 1 << 20))
-            if not chunk:
-                return False
-            digest.update(chunk)
-            remaining -= len(chunk)
-        return handle.read() == digest.digest()
+    return digest_file(path).embedded_ok
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return digest_file(path).sha256
 
 
 _META = TypeAdapter(SnapshotMeta)
@@ -134,6 +117,11 @@ class Backups:
         """A fresh incoming folder: whatever a crashed save left there goes first."""
         shutil.rmtree(self.root / INCOMING_DIR, ignore_errors=True)
         (self.root / INCOMING_DIR).mkdir(parents=True)
+
+    def incoming_in_use(self) -> bool:
+        """A save is streaming in now (a snapshot or backup action on this unit)."""
+        folder = self.root / INCOMING_DIR
+        return folder.is_dir() and any(folder.iterdir())
 
     def discard_incoming(self) -> None:
         shutil.rmtree(self.root / INCOMING_DIR, ignore_errors=True)

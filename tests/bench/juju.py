@@ -6,7 +6,8 @@ between hooks (deferred events, stored state, its Pebble plan while its pod live
 is real processes in the unit's pod (see pod.py, pebble.py).
 
 Juju semantics modelled:
-- the hook sequences of the guide, section 1 (deploy, add-unit, pod churn);
+- the hook sequences of the guide, section 1 (deploy, add-unit, pod churn, and `juju refresh`:
+  the StatefulSet's rolling update, each pod with its own image's binaries, refresh.py);
 - peer relation: a unit sees a peer's databag once it has had relation-joined for it; a databag
   change queues relation-changed on the units that see the writer; app data only the leader
   writes;
@@ -45,6 +46,7 @@ from ops import testing
 
 from tests.bench import health
 from tests.bench import pebble as bench_pebble
+from tests.bench import refresh as refresh_module
 from tests.bench import scheduler as scheduler_module
 from tests.bench.artifact import ArtifactCharm, preload
 from tests.bench.binaries import bin_dir
@@ -75,6 +77,7 @@ from tests.bench.juju_hooks import (
 )
 from tests.bench.network import Network
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH, Pod
+from tests.bench.refresh import Roll
 from tests.bench.s3 import INTEGRATOR, S3Integrator
 
 logger = logging.getLogger(__name__)
@@ -146,6 +149,8 @@ class Unit:
     client_relations: set[int] = field(default_factory=set)  # etcd-client relations it joined
     clients_broken: set[int] = field(default_factory=set)
     cos: set[str] = field(default_factory=set)  # COS endpoints it has joined (and not broken)
+    image: str = ""  # the etcd minor of its pod's image (refresh.py rolls it)
+    charm_revision: int = 0  # the charm revision its pod runs
 
     @property
     def name(self) -> str:
@@ -219,6 +224,7 @@ class Juju:
     interleaving: list[str] = field(default_factory=list)  # parallel mode: who ran what, when
     checks: health.Monitor | None = None
     cos: dict[str, CosRelation] = field(default_factory=dict)  # COS relations, by endpoint
+    charm_revision: int = 0  # bumped by a charm-only refresh
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -343,6 +349,13 @@ class Juju:
                 [("upgrade-charm",), ("config-changed",), ("start",), ("pebble-ready",)]
             )
 
+    def refresh(self, image: str | None = None, timeout: float = 180.0) -> Roll:
+        """`juju refresh etcd-k8s --resource etcd-image=<etcd image>` (`image`: "3.4" or
+        "3.5"), or with no image a new charm revision: the StatefulSet rolls the pods, highest
+        ordinal first, each once the previous is Ready (refresh.py). Returns what it did; a
+        pod that never becomes Ready (`timeout` s, or Blocked) halts the roll there."""
+        return refresh_module.refresh(self, image, timeout)
+
     def remove_unit(self, count: int = 1, force: bool = False) -> list[str]:
         """`juju scale-application` down: the highest ordinals go. Their hooks run in their
         still-running pods: storage-detaching, relation-departed (for each peer, departing unit
@@ -383,7 +396,7 @@ class Juju:
         attach(unit)
         started = time.monotonic()
         try:
-            with in_pod(self.fqdn(unit)), self._charm_code():
+            with in_pod(self.fqdn(unit), self.resolve), self._charm_code():
                 out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
             result = ActionResult(
                 dict(unit.ctx.action_results or {}), None, list(unit.ctx.action_logs)
@@ -835,6 +848,10 @@ class Juju:
     def _hostnames(self, unit: Unit) -> tuple[str, ...]:
         return (self.fqdn(unit),)
 
+    def resolve(self, name: str) -> str | None:
+        """The cluster's DNS, as a charm container asks it: a live pod's address by name."""
+        return self.network.resolve(name)
+
     def fqdn(self, unit: Unit) -> str:
         """The pod's name as its containers see it (Kubernetes writes it in /etc/hosts)."""
         return f"{unit.pod_name}.{APP}-endpoints.{MODEL}.svc.{self.domain}"
@@ -855,7 +872,9 @@ class Juju:
             app_name=APP,
             unit_id=number,
         )
-        unit = Unit(number=number, pod=pod, ctx=ctx)
+        unit = Unit(
+            number=number, pod=pod, ctx=ctx, image=self.version, charm_revision=self.charm_revision
+        )
         self.units[unit.name] = unit
         self.databags[unit.name] = {}
         pod.boot(self.network.add_pod(unit.pod_name, self._hostnames(unit)))

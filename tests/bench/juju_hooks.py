@@ -255,14 +255,28 @@ def _pod_getfqdn(name: str = "") -> str:
     return pod if pod and not name else _host_getfqdn(name)
 
 
+_host_getaddrinfo = socket.getaddrinfo
+
+
+def _pod_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    """The cluster's DNS as the charm container sees it: the pods' names resolve (the charm
+    asks the members' metrics listeners for the cluster version by name)."""
+    resolve = getattr(_POD, "resolve", None)
+    address = resolve(host) if resolve and isinstance(host, str) else None
+    return _host_getaddrinfo(address or host, *args, **kwargs)
+
+
 @contextlib.contextmanager
-def in_pod(fqdn: str) -> Iterator[None]:
+def in_pod(fqdn: str, resolve: Callable[[str], str | None] | None = None) -> Iterator[None]:
     socket.getfqdn = _pod_getfqdn
+    socket.getaddrinfo = _pod_getaddrinfo
     _POD.fqdn = fqdn
+    _POD.resolve = resolve
     try:
         yield
     finally:
         _POD.fqdn = None
+        _POD.resolve = None
 
 
 def attach(unit: Unit) -> None:

@@ -119,6 +119,10 @@ class Network:
     def heal(self, pod: str) -> None:
         sh("ip", "link", "set", self.pods[pod].host_veth, "up")
 
+    def resolve(self, name: str) -> str | None:
+        """A live pod's address by its DNS name (the cluster's DNS), else None."""
+        return next((n.address for n in list(self.pods.values()) if name in n.hostnames), None)
+
     def hosts_text(self) -> str:
         lines = ["127.0.0.1 localhost"]
         lines += [f"{net.address} {' '.join(net.hostnames)}" for net in self.pods.values()]

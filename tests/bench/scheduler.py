@@ -71,7 +71,8 @@ def execute(juju: Juju, hook: Hook) -> None:
     attach(unit)
     unit.run_starts.append(time.time())
     try:
-        with threads.hook_environment(), in_pod(juju.fqdn(unit)), juju._charm_code():
+        pod = in_pod(juju.fqdn(unit), juju.resolve)
+        with threads.hook_environment(), pod, juju._charm_code():
             hook.out = unit.ctx.run(hook.trigger, hook.state)
     except Exception as error:  # the hook failed: Juju drops its writes and retries it
         hook.error = error

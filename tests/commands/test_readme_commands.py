@@ -28,7 +28,16 @@ def clean_env() -> dict[str, str]:
 
 
 def test_every_benchmark_is_found() -> None:
-    expected = {"foundation", "availability", "operations", "tls", "clients", "parallel", "backups"}
+    expected = {
+        "foundation",
+        "availability",
+        "operations",
+        "tls",
+        "clients",
+        "parallel",
+        "backups",
+        "refresh",
+    }
     assert expected <= set(BENCHMARKS)
 
 

@@ -55,6 +55,7 @@ def failure(action: str, params: dict[str, Any] | None = None, **kwargs: Any) ->
         "compact",
         "alarm-disarm",
         "rotate-root-password",
+        "pre-refresh-check",
     ],
 )
 def test_leader_only_actions_refuse_elsewhere(action: str) -> None:
@@ -140,3 +141,21 @@ def test_backup_actions_without_s3(tmp_path: Path) -> None:
     assert "no S3 storage: relate s3-credentials" in message
     ctx = run("list-backups", storage_root=tmp_path)
     assert ctx.action_results == {"count": "0", "backups": "none", "s3": "not related"}
+
+
+def test_root_password_shown_while_auth_is_off_says_it_is_idle() -> None:
+    """The secret outlives auth (client TLS turned off): the password is shown, with a line
+    saying etcd asks for none now, so an operator does not chase a failing login."""
+    secret = testing.Secret({"password": "s3cret"}, owner="app", label="etcd-root-password")
+    peers = testing.PeerRelation("etcd-peers", local_app_data={"root-secret": secret.id})
+    ctx = testing.Context(EtcdK8sCharm)
+    state = testing.State(
+        leader=False,
+        relations={peers},
+        secrets={secret},
+        containers={testing.Container("etcd", can_connect=True)},
+    )
+    ctx.run(ctx.on.action("get-root-password"), state)
+    assert ctx.action_results is not None
+    assert ctx.action_results["password"] == "s3cret"
+    assert ctx.action_results["auth"].startswith("off: etcd asks for no password now")

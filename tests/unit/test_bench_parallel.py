@@ -107,6 +107,9 @@ class FakeJuju:
     def _finish_removal(self, unit: FakeUnit) -> None:
         del self.units[unit.name]
 
+    def resolve(self, name: str) -> str | None:
+        return None
+
     def fqdn(self, unit: FakeUnit) -> str:
         return f"{unit.name}.bench"
 

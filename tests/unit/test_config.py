@@ -19,6 +19,8 @@ DEFAULTS = {
     "auto-compaction-mode": "periodic",
     "auto-compaction-retention": "1h",
     "log-level": "info",
+    "backup-schedule": "",
+    "backup-retention": "gfs",
 }
 
 
@@ -35,6 +37,17 @@ class TestValidation:
 
     def test_empty_config_takes_the_defaults(self):
         assert EtcdOptions.from_charm_config({}) == EtcdOptions.from_charm_config(config())
+
+    def test_backup_options_are_not_etcds(self):
+        """The config digest covers etcd_json: a backup option restarts no member, and the
+        digest of a deployment from before these options existed stays the same."""
+        plain = EtcdOptions()
+        scheduled = EtcdOptions.from_charm_config(
+            config(backup_schedule="0 3 * * *", backup_retention="last=3")
+        )
+        assert scheduled.backup_schedule == "0 3 * * *"
+        assert scheduled.etcd_json() == plain.etcd_json()
+        assert "backup" not in plain.etcd_json()
 
     def test_unknown_options_are_ignored(self):
         assert EtcdOptions.from_charm_config(config(other="x")) == EtcdOptions()
@@ -275,6 +288,8 @@ class TestLoadThroughOps:
             "auto-compaction-mode": "revision",
             "auto-compaction-retention": "1000",
             "log-level": "debug",
+            "backup-schedule": "0 */6 * * *",
+            "backup-retention": "gfs,last=5,max-age=60d",
         }
         assert set(changed) == set(DEFAULTS)
         options = self.loaded(changed)
@@ -291,6 +306,10 @@ class TestLoadThroughOps:
             ({"election-timeout": 40}, "election-timeout"),
             ({"quota-backend-bytes": 1024}, "quota-backend-bytes"),
             ({"auto-compaction-mode": "weekly"}, "auto-compaction-mode"),
+            ({"backup-schedule": "every day"}, "backup-schedule"),
+            ({"backup-schedule": "61 * * * *"}, "backup-schedule"),
+            ({"backup-retention": "last=0"}, "backup-retention"),
+            ({"backup-retention": ""}, "backup-retention"),
         ],
     )
     def test_a_broken_rule_names_the_option(self, bad, option):

@@ -248,6 +248,7 @@ class TestView:
             healthy_ids=frozenset({VOTER_ID}),
             leader_id=VOTER_ID,
             raft_indexes=((VOTER_ID, 4),),
+            releases=((VOTER_ID, "3.5.1"),),
         )
         assert view.healthy_voters == (VOTER,)
         # Only started members have client URLs to ask.

@@ -1590,3 +1590,106 @@ class TestMemberState:
         obs = observe(unit(0, "a0"), peers=others, app=formed(), data=True, running=True)
         step = local(obs)
         assert isinstance(step, Wait) and "etcd-k8s/1, etcd-k8s/2 report a healthy" in step.reason
+
+
+# ---- refresh: the version-skew guard before a start ---------------------------------------------
+
+
+class TestVersionGuard:
+    """core/refresh.py's guard, as the local pass asks it: refused, nothing starts."""
+
+    def obs(self, versions, **kw) -> Observation:
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1"), member(unit(2), "a2"))
+        base = observe(
+            unit(2),
+            peers=(unit(0, "a0"), unit(1, "a1")),
+            app=formed(),
+            data=True,
+            marker=Marker(member_id="a2", cluster_id=CLUSTER_ID),
+            cluster=cluster,
+            **kw,
+        )
+        return dataclasses.replace(base, versions=versions)
+
+    def test_one_minor_up_starts(self):
+        from core.refresh import Versions
+
+        obs = self.obs(Versions(image="3.5.1", cluster="3.4", disk="3.4.23"))
+        assert local(obs) == StartMember()
+
+    def test_a_downgrade_is_blocked(self):
+        from core.refresh import Versions
+
+        step = local(self.obs(Versions(image="3.4.23", cluster="3.5", disk="3.5.1")))
+        assert isinstance(step, Blocked) and step.reason.startswith("refresh refused"), step
+
+    def test_no_versions_no_guard(self):
+        assert local(self.obs(None)) == StartMember()
+
+    def test_a_joiner_is_guarded_too(self):
+        from core.refresh import Versions
+
+        t = ticket(unit(1), "a1")
+        cluster = view(member(unit(0), "a0"), member(unit(1), "a1", started=False, learner=True))
+        obs = observe(unit(1), peers=(unit(0),), app=formed(join=t), cluster=cluster)
+        jumping = dataclasses.replace(obs, versions=Versions(image="3.6.0", cluster="3.4"))
+        step = local(jumping)
+        assert isinstance(step, Blocked) and "one minor at a time" in step.reason, step
+        ok = dataclasses.replace(obs, versions=Versions(image="3.5.1", cluster="3.4"))
+        assert local(ok) == Join(ticket=t, token=TOKEN)
+
+
+class TestRefreshBusy:
+    """core/actions.refresh_busy: what pre-refresh-check refuses to cut across."""
+
+    def obs(self, app=None, cluster=None, peers=None, **kw) -> Observation:
+        u0, u1, u2 = unit(0, "a0"), unit(1, "a1"), unit(2, "a2")
+        if cluster is None:
+            cluster = view(member(u0, "a0"), member(u1, "a1"), member(u2, "a2"), leader="a0")
+        return observe(
+            u0,
+            peers=peers if peers is not None else (u1, u2),
+            leader=True,
+            app=app if app is not None else formed(),
+            data=True,
+            running=True,
+            cluster=cluster,
+            **kw,
+        )
+
+    def busy(self, obs: Observation) -> tuple[str, ...]:
+        from core.actions import refresh_busy
+
+        return refresh_busy(obs)
+
+    def test_a_quiet_cluster(self):
+        assert self.busy(self.obs()) == ()
+
+    def test_a_rolling_restart(self):
+        assert "a rolling restart" in self.busy(self.obs(app=formed(restart_turn="etcd-k8s/1")))
+
+    def test_a_tls_switch(self):
+        from core.model import Settings, TlsRecord
+
+        app = formed(tls=Settings(peer=TlsRecord(stage="trust")))
+        assert "a TLS roll" in self.busy(self.obs(app=app))
+
+    def test_a_unit_waiting(self):
+        waiting = dataclasses.replace(unit(2, "a2"), waiting_for="a certificate")
+        busy = self.busy(self.obs(peers=(unit(1, "a1"), waiting)))
+        assert any("etcd-k8s/2 waiting" in b for b in busy), busy
+
+    def test_a_restore_rejoining(self):
+        from core.model import RestoreRecord
+
+        record = RestoreRecord("r1", "snap-1", "old", CLUSTER_ID, "etcd-k8s-0")
+        u0 = unit(0, "a0")
+        alone = view(member(u0, "a0"), leader="a0")
+        busy = self.busy(self.obs(app=formed(restore=record), cluster=alone))
+        assert any("restore of snap-1" in b for b in busy), busy
+
+    def test_units_not_yet_members(self):
+        u0, u1 = unit(0, "a0"), unit(1, "a1")
+        two = view(member(u0, "a0"), member(u1, "a1"), leader="a0")
+        busy = self.busy(self.obs(cluster=two))
+        assert any("units not yet members" in b for b in busy), busy

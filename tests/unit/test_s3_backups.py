@@ -15,6 +15,7 @@ from core import s3_attributes as s3a
 from core.backups import InvalidS3Data, parse_settings
 from core.status import Status, app_status
 from tests.bench.ca import Authority
+from tests.unit.loaded import loaded
 
 KEYS = {"access-key": "AKIA123", "secret-key": "s3cr3t/+key"}
 V1 = {
@@ -207,20 +208,8 @@ def test_refused_s3_data_is_a_note_of_the_app_status(monkeypatch: pytest.MonkeyP
 
 def test_a_hook_does_not_import_boto3() -> None:
     """boto3 and botocore take about a second to import: only the backup actions load them."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    src = Path(__file__).resolve().parents[2] / "src"
-    script = (
-        f"import sys; sys.path.insert(0, {str(src)!r})\n"
-        "import charm, actions.registry, relations.s3\n"
-        "import actions.backups, actions.restore\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    code = "import charm, actions.registry, relations.s3\nimport actions.backups, actions.restore"
+    assert loaded(code, ("boto3", "botocore")) == []
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,20 @@ class TestAppStatus:
             "3/3 units are healthy voters"
         )
 
+    def test_the_release_once_every_member_runs_it(self):
+        from core.refresh import Versions
+
+        done = dataclasses.replace(THREE, releases=(("a0", "3.5.1"), ("a1", "3.5.1")))
+        said = outcome(cluster_view=done)
+        said = dataclasses.replace(said, versions=Versions(image="3.5.1", cluster="3.5"))
+        assert app_status(said, 3) == ops.ActiveStatus("3/3 units are healthy voters; etcd 3.5.1")
+        mixed = dataclasses.replace(THREE, releases=(("a0", "3.4.23"), ("a1", "3.5.1")))
+        said = dataclasses.replace(said, view=mixed, versions=Versions("3.5.1", cluster="3.4"))
+        assert app_status(said, 3) == ops.ActiveStatus(
+            "3/3 units are healthy voters; "
+            "refresh under way: members run etcd 3.4.23, 3.5.1, cluster version 3.4"
+        )
+
     def test_unhealthy_voter_waits(self):
         cluster = view(member(0), member(1), member(2), healthy={"a0", "a2"})
         assert app_status(outcome(cluster_view=cluster), 3) == ops.WaitingStatus(
