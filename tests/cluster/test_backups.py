@@ -28,12 +28,17 @@ PATH = "nightly/prod"
 @pytest.fixture
 def start(
     version: str, bench_seed: int | None, request: pytest.FixtureRequest
-) -> Callable[[], Juju]:
+) -> Callable[..., Juju]:
     """A new model, as the suite's `bench` fixture makes it (the packed charm on the versions
     in $ETCD_K8S_PACKED, parallel mode with a seed): the disaster-recovery test needs two,
-    one after the other."""
-    charm_dir = request.getfixturevalue("unpacked_charm") if version in PACKED else None
-    return lambda: Juju.start(version, charm_dir=charm_dir, seed=bench_seed)
+    one after the other. `start("3.4")`: a model on another etcd than the test's."""
+
+    def new_model(on: str | None = None) -> Juju:
+        on = on or version
+        charm_dir = request.getfixturevalue("unpacked_charm") if on in PACKED else None
+        return Juju.start(on, charm_dir=charm_dir, seed=bench_seed)
+
+    return new_model
 
 
 @pytest.fixture
@@ -98,7 +103,7 @@ def recovered(fresh: Juju, leader: str, ident: str, at_backup: dict[str, str]) -
 
 
 def test_backup_list_restore_then_disaster_recovery(
-    start: Callable[[], Juju], s3: SeaweedS3
+    start: Callable[..., Juju], s3: SeaweedS3
 ) -> None:
     with start() as bench:
         leader = deployed(bench, s3, 3)
@@ -164,7 +169,7 @@ GARBAGE = [
 
 @pytest.mark.parametrize("version", ["3.5"], indirect=True)
 def test_garbage_relation_data_is_refused_and_changes_nothing(
-    start: Callable[[], Juju], s3: SeaweedS3
+    start: Callable[..., Juju], s3: SeaweedS3
 ) -> None:
     """v0 (keys in plain fields): each bad field shows in the app status by name, every backup
     action refuses with it, and nothing reaches the store; fixed, a backup goes through and the
