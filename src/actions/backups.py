@@ -25,7 +25,7 @@ from core.actions import ActionRefused
 from workload import backup_lock, clock
 from workload import snapshots as bk
 from workload.digest import Digest
-from workload.object_store import BackupMeta, ObjectStore, StoreError
+from workload.object_store import BackupMeta, Listed, ObjectStore, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +111,18 @@ def create(kit: Kit, keep: int = 0, policy: retention.Retention | None = None) -
         raise ActionRefused(f"{error}; nothing was taken") from error
     finally:
         backup_lock.release(store, kit.app, lock)
-    if policy is not None:
-        removed = _apply_policy(store, kit.app, policy, ident)
-    else:
-        removed = _apply_retention(store, kit.app, keep, ident)
-    orphans = _remove_orphans(store, kit.app)
+    removed: list[str] = []
+    orphans: list[str] = []
+    try:  # one listing for both clean-ups; a failure is reported, not a failed backup
+        rows = store.listing(prefix)
+    except StoreError as error:
+        rows, removed, orphans = [], [f"retention not applied: {error}"], [f"not removed: {error}"]
+    if rows:
+        if policy is not None:
+            removed = _apply_policy(store, prefix, rows, policy, ident)
+        else:
+            removed = _apply_retention(store, prefix, rows, keep, ident)
+        orphans = _remove_orphans(store, prefix, rows)
     return {
         "removed": ", ".join(removed) or "none",
         "orphans-removed": ", ".join(orphans) or "none",
@@ -198,14 +205,14 @@ def list_backups(kit: Kit, _: NoParams) -> dict[str, Any]:
     }
 
 
-def _apply_retention(store: ObjectStore, app: str, keep: int, ident: str) -> list[str]:
+def _apply_retention(
+    store: ObjectStore, prefix: str, rows: list[Listed], keep: int, ident: str
+) -> list[str]:
     """Delete the oldest complete backups beyond `keep`. The new backup is made already: a
     failure here is reported, not a failed backup."""
     if keep <= 0:
         return []
-    prefix = store.settings.prefix(app)
     try:
-        rows = store.listing(prefix)
         doomed = core.beyond_retention([_record(r.id, r.size, r.meta) for r in rows], keep, ident)
         for old in doomed:
             logger.info("decision: delete backup %s (keep=%s)", old, keep)
@@ -216,13 +223,11 @@ def _apply_retention(store: ObjectStore, app: str, keep: int, ident: str) -> lis
 
 
 def _apply_policy(
-    store: ObjectStore, app: str, policy: retention.Retention, ident: str
+    store: ObjectStore, prefix: str, rows: list[Listed], policy: retention.Retention, ident: str
 ) -> list[str]:
     """backup-retention after a scheduled backup: what core.retention says, deleted. A
     failure here is reported, not a failed backup."""
-    prefix = store.settings.prefix(app)
     try:
-        rows = store.listing(prefix)
         records = [_record(r.id, r.size, r.meta) for r in rows]
         doomed = retention.to_delete(records, policy, _now(), protect=frozenset({ident}))
         for old in doomed:
@@ -233,12 +238,10 @@ def _apply_policy(
     return doomed
 
 
-def _remove_orphans(store: ObjectStore, app: str) -> list[str]:
+def _remove_orphans(store: ObjectStore, prefix: str, rows: list[Listed]) -> list[str]:
     """Objects a failed backup left without a manifest (its clean-up never reached the store),
     once they are old enough not to be an upload finishing. Reported, never a failed backup."""
-    prefix = store.settings.prefix(app)
     try:
-        rows = store.listing(prefix)
         found = [(r.id, r.modified) for r in rows if r.modified is not None]
         doomed = core.orphans(found, {r.id for r in rows if r.meta}, _now())
         for ident in doomed:

@@ -18,6 +18,7 @@ import pytest
 from tests.bench.binaries import installed
 from tests.bench.juju import Juju
 from tests.bench.network import can_run
+from tests.bench.s3 import SeaweedS3
 
 VERSIONS = [v.strip() for v in os.environ.get("ETCD_VERSIONS", "3.4,3.5").split(",") if v.strip()]
 
@@ -86,3 +87,13 @@ def bench(version: str, bench_seed: int | None, request: pytest.FixtureRequest) 
             print(f"\n== interleaving (parallel mode, seed {bench_seed}):")
             print("\n".join(model.interleaving))
         model.close()
+
+
+@pytest.fixture
+def s3() -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS, signatures checked) for one test."""
+    server = SeaweedS3().start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -35,13 +35,12 @@ from tests.cluster.test_backups import (
     integrator,
     listed,
     recovered,
-    s3,
     start,
 )
 from tests.cluster.test_clients import assert_isolated, connection, ctl
 from tests.cluster.test_restore import all_keys, settle_all
 
-__all__ = ["s3", "start"]  # the fixtures, shared with test_backups
+__all__ = ["start"]  # the fixture, shared with test_backups
 
 MiB = 1024 * 1024
 

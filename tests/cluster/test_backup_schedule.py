@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,15 +23,6 @@ from tests.cluster.test_restore import settle_all
 
 PREFIX = f"{PATH}/etcd-k8s/"
 DAY0 = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)  # a Wednesday
-
-
-@pytest.fixture
-def s3() -> Iterator[SeaweedS3]:
-    server = SeaweedS3().start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def at(monkeypatch: pytest.MonkeyPatch, moment: datetime.datetime) -> None:

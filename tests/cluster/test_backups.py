@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,15 +39,6 @@ def start(
         return Juju.start(on, charm_dir=charm_dir, seed=bench_seed)
 
     return new_model
-
-
-@pytest.fixture
-def s3() -> Iterator[SeaweedS3]:
-    server = SeaweedS3().start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def integrator(server: SeaweedS3, protocol: str = "v1", **extra: str) -> S3Integrator:
