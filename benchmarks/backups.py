@@ -19,6 +19,7 @@ import logging
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src")]
 from benchmarks.operations import load, raw_snapshot, settle_all, timed_action  # noqa: E402
 from benchmarks.raw_restore import documented_procedure, download_and_restore  # noqa: E402
 from tests.bench.binaries import installed  # noqa: E402
-from tests.bench.checks import assert_formed, wait_healthy  # noqa: E402
+from tests.bench.checks import assert_formed, member_table, wait_healthy  # noqa: E402
 from tests.bench.juju import Juju  # noqa: E402
 from tests.bench.network import can_run  # noqa: E402
 from tests.bench.s3 import ACCESS_KEY, SECRET_KEY, S3Integrator, SeaweedS3  # noqa: E402
@@ -107,10 +108,12 @@ def restore_table(
     backup_id = key.rsplit("/", 1)[-1]
     took, results = timed_action(j, leader, "restore", **{"backup-id": backup_id})
     started = time.monotonic()
+    voters = VotersWatch(j, 3)  # the cluster's own answer, while the hooks run on
     settle_all(j)
     assert_formed(j, 3)
     wait_healthy(j)
-    rejoin = time.monotonic() - started
+    settled = time.monotonic() - started
+    rejoin = voters.seconds() - started
     download = float(results["download"].rstrip("s"))
     verify = float(results["verify"].rstrip("s"))
     total = took + rejoin
@@ -120,6 +123,7 @@ def restore_table(
         ("charm: restore, the first member serving", took - download - verify),
         ("charm: the other 2 units rejoin as learners, promoted", rejoin),
         ("charm: total, until 3 healthy voters", total),
+        ("charm: (until every unit's hooks settled)", took + settled),
         ("raw: boto3 download_file", downloaded),
         ("raw: one snapshot restore", restored),
         ("raw: download + restore (the goal's 1x)", floor),
@@ -130,6 +134,41 @@ def restore_table(
     for label, seconds in rows:
         print(f"  {label:<56} {seconds:8.2f}s")
     print(f"  charm total / (raw download + restore): {total / floor:.2f} (goal <= 2)")
+
+
+class VotersWatch:
+    """When the cluster first lists `count` started voters and no learner, every member
+    answering a linearizable health check: polled beside the hooks, which may run on after."""
+
+    def __init__(self, j: Juju, count: int):
+        self.j, self.count = j, count
+        self.at: float | None = None
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while self.at is None:
+            if self._formed():
+                self.at = time.monotonic()
+                return
+            time.sleep(0.1)
+
+    def _formed(self) -> bool:
+        try:
+            ids, listed = member_table(self.j)
+            voters = [m for m in listed if m.name and not m.is_learner]
+            if len(ids) != 1 or len(voters) != self.count or len(listed) != self.count:
+                return False
+            wait_healthy(self.j, seconds=0)
+        except (AssertionError, RuntimeError, ValueError, OSError):
+            return False
+        return True
+
+    def seconds(self) -> float:
+        """The moment seen (waits for it, up to a minute: the caller saw the cluster formed)."""
+        self.thread.join(60)
+        assert self.at is not None, "3 healthy voters never seen"
+        return self.at
 
 
 def main() -> None:

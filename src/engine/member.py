@@ -18,6 +18,7 @@ from engine.context import UnitContext
 from engine.observe import Observer, marker
 from literals import DATA_DIR, DIGEST_PREFIX
 from workload.etcdctl import Etcdctl, EtcdctlError
+from workload.metrics import applied_a_snapshot, member_metrics
 from workload.pebble import ready_command
 from workload.render import MemberConfig, TlsConfig, render_config
 from workload.tls_files import client_cert, paths
@@ -28,6 +29,7 @@ PROMOTE_PATIENCE = 60.0  # seconds a learner may take to catch up within one hoo
 START_PATIENCE = 30.0  # seconds a started member may take to publish itself
 ADD_PATIENCE = 20.0  # seconds to wait out etcd's "unhealthy cluster" after a membership change
 HEALTHY_PATIENCE = 60.0  # seconds a restarted member may take to be a healthy voter again
+CATCH_UP_PATIENCE = 30.0  # seconds a new learner may take to serve or apply a raft snapshot
 
 
 class MemberExited(RuntimeError):
@@ -40,6 +42,7 @@ class MemberDriver:
     def __init__(self, ctx: UnitContext, observer: Observer):
         self.ctx = ctx
         self.observer = observer
+        self.restarted_after_snapshot = False
 
     # ---- this unit's member -----------------------------------------------------------------
 
@@ -111,6 +114,33 @@ class MemberDriver:
                 raise MemberExited("etcd exited right after it was started; see its log")
             time.sleep(0.2)
         logger.warning("member %s has not published itself yet", ctx.me.member_name)
+
+    def restart_after_snapshot(self) -> None:
+        """A new learner that catches up from a raft snapshot (always so after a restore, and
+        whenever the leader's log was compacted) serves clients only once its first publish
+        times out, 7 s later with the default election timeout, on 3.4 and 3.5 alike
+        (docs/explanation/restore-and-rebuild.md). Restarted once the snapshot is applied, it
+        publishes at once. Wait until this member serves, or has applied a snapshot and
+        restart it; a learner counts for no quorum."""
+        ctx = self.ctx
+        deadline = time.monotonic() + ctx.deadline.budget(CATCH_UP_PATIENCE, "a learner")
+        own = ctx.client([ctx.me.client_url])
+        while time.monotonic() < deadline:
+            text = member_metrics(ctx.me.client_url, timeout=1.0)
+            if text is not None and applied_a_snapshot(text):
+                logger.info(
+                    "decision: restart-learner member=%s (caught up from a raft snapshot)",
+                    ctx.me.member_name,
+                )
+                self.restart()
+                self.restarted_after_snapshot = True
+                return
+            if own.endpoint_status([ctx.me.client_url]):
+                return  # it serves: it caught up from the log, or published in time
+            if not ctx.workload.is_running():
+                raise MemberExited("etcd exited while catching up; see its log")
+            time.sleep(0.1)
+        logger.warning("learner %s neither serves nor applied a snapshot", ctx.me.member_name)
 
     def await_healthy_voter(
         self, local_only: bool = False, patience: float = HEALTHY_PATIENCE

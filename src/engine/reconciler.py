@@ -159,6 +159,7 @@ class Reconciler:
         self.driver.start("existing", ticket.initial_cluster, step.token)
         try:
             self.driver.await_started()
+            self.driver.restart_after_snapshot()
         except MemberExited as error:
             logger.warning(
                 "decision: abandon-join member=%s id=%s (%s)",
@@ -172,11 +173,13 @@ class Reconciler:
 
     def _promote(self, step: s.Promote, obs: m.Observation) -> bool:
         assert obs.cluster is not None
-        if step.member.name == self.ctx.me.member_name and obs.app.auth_on:
+        mine = step.member.name == self.ctx.me.member_name
+        if mine and obs.app.auth_on and not self.driver.restarted_after_snapshot:
             # A learner that caught up from a raft snapshot (always so after a restore) keeps
             # etcd's simple-token provider off until it restarts: every password login on it
             # fails with "invalid auth token" (etcd-io/etcd#13134). Restarted while still a
-            # learner, it counts for no quorum.
+            # learner, it counts for no quorum. (A restart after the snapshot, in _join's
+            # hook, already did it.)
             logger.info("decision: restart-learner member=%s (auth on)", step.member.name)
             self.driver.restart()
             self.driver.await_started()
