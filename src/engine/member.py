@@ -18,7 +18,7 @@ from engine.context import UnitContext
 from engine.observe import Observer, marker
 from literals import DATA_DIR, DIGEST_PREFIX
 from workload.etcdctl import Etcdctl, EtcdctlError
-from workload.metrics import applied_a_snapshot, member_metrics
+from workload.metrics import applied_a_snapshot, member_metrics, received_a_snapshot
 from workload.pebble import ready_command
 from workload.render import MemberConfig, TlsConfig, render_config
 from workload.tls_files import client_cert, paths
@@ -42,7 +42,6 @@ class MemberDriver:
     def __init__(self, ctx: UnitContext, observer: Observer):
         self.ctx = ctx
         self.observer = observer
-        self.restarted_after_snapshot = False
 
     # ---- this unit's member -----------------------------------------------------------------
 
@@ -133,7 +132,6 @@ class MemberDriver:
                     ctx.me.member_name,
                 )
                 self.restart()
-                self.restarted_after_snapshot = True
                 return
             if own.endpoint_status([ctx.me.client_url]):
                 return  # it serves: it caught up from the log, or published in time
@@ -141,6 +139,14 @@ class MemberDriver:
                 raise MemberExited("etcd exited while catching up; see its log")
             time.sleep(0.1)
         logger.warning("learner %s neither serves nor applied a snapshot", ctx.me.member_name)
+
+    def may_lack_token_provider(self) -> bool:
+        """This member's etcd process caught up from a raft snapshot, or cannot say: it then
+        keeps the simple-token provider off until restarted, and every password login on it
+        fails with "invalid auth token" (etcd-io/etcd#13134). A process that started on its own
+        data, or caught up from the log, has it on."""
+        text = member_metrics(self.ctx.me.client_url, timeout=1.0)
+        return text is None or received_a_snapshot(text)
 
     def await_healthy_voter(
         self, local_only: bool = False, patience: float = HEALTHY_PATIENCE

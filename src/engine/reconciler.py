@@ -174,12 +174,9 @@ class Reconciler:
     def _promote(self, step: s.Promote, obs: m.Observation) -> bool:
         assert obs.cluster is not None
         mine = step.member.name == self.ctx.me.member_name
-        if mine and obs.app.auth_on and not self.driver.restarted_after_snapshot:
-            # A learner that caught up from a raft snapshot (always so after a restore) keeps
-            # etcd's simple-token provider off until it restarts: every password login on it
-            # fails with "invalid auth token" (etcd-io/etcd#13134). Restarted while still a
-            # learner, it counts for no quorum. (A restart after the snapshot, in _join's
-            # hook, already did it.)
+        if mine and obs.app.auth_on and self.driver.may_lack_token_provider():
+            # Restarted while still a learner, it counts for no quorum. _join's restart after
+            # the snapshot usually did it already: the new process received none.
             logger.info("decision: restart-learner member=%s (auth on)", step.member.name)
             self.driver.restart()
             self.driver.await_started()

@@ -33,9 +33,13 @@ def member_metrics(client_url: str, timeout: float = 2.0) -> str | None:
         return None
 
 
+def received_a_snapshot(text: str) -> bool:
+    """This etcd process received a raft snapshot (the counters start at zero with each
+    process: a restart clears it)."""
+    return sum(float(v) for v in _SNAPSHOTS_RECEIVED.findall(text)) > 0
+
+
 def applied_a_snapshot(text: str) -> bool:
-    """This process received a raft snapshot and is not applying one now (the counters start
-    at zero with each etcd process)."""
-    received = sum(float(v) for v in _SNAPSHOTS_RECEIVED.findall(text))
+    """This process received a raft snapshot and is not applying one now."""
     applying = sum(float(v) for v in _SNAPSHOTS_APPLYING.findall(text))
-    return received > 0 and applying == 0
+    return received_a_snapshot(text) and applying == 0

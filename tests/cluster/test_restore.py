@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.bench.checks import assert_formed, client, member_table, wait_healthy, write_keys
+from tests.bench.checks import (
+    assert_formed,
+    client,
+    log_count,
+    member_table,
+    wait_healthy,
+    write_keys,
+)
 from tests.bench.juju import Juju
 
 
@@ -83,6 +90,13 @@ def test_restore_whole_cluster(bench: Juju, units: int) -> None:
     for name in bench.units:  # every member holds the snapshot's data, read locally
         assert all_keys(bench, name) == at_snapshot, f"{name} differs from the snapshot"
     assert bench.app_status.message.startswith(f"{units}/{units} units are healthy voters")
+    # Each rejoining learner caught up from a raft snapshot and was restarted once it applied
+    # it (left alone, it would serve no client for ~7 s).
+    for name in bench.units:
+        if name != leader:
+            member = name.replace("/", "-")
+            line = f"decision: restart-learner member={member} (caught up from a raft snapshot)"
+            assert log_count(bench, 0, line) >= 1, f"{name} was not restarted after its snapshot"
 
     write_keys(bench, "later", 20)  # writes work on the restored cluster
     bench.add_unit(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from workload.metrics import applied_a_snapshot
+from workload.metrics import applied_a_snapshot, received_a_snapshot
 
 RECEIVED = 'etcd_network_snapshot_receive_success{From="f319d1338b69dda7"} 1\n'
 APPLIED = "etcd_server_snapshot_apply_in_progress_total 0\n"
@@ -26,3 +26,17 @@ APPLYING = "etcd_server_snapshot_apply_in_progress_total 1\n"
 )
 def test_applied_a_snapshot(text: str, applied: bool) -> None:
     assert applied_a_snapshot(text) is applied
+
+
+@pytest.mark.parametrize(
+    ("text", "received"),
+    [
+        (APPLIED, False),
+        (RECEIVED + APPLYING, True),
+        (RECEIVED.replace("} 1", "} 0") + APPLIED, False),
+        ("", False),
+    ],
+    ids=["none-received", "received", "zero", "empty"],
+)
+def test_received_a_snapshot(text: str, received: bool) -> None:
+    assert received_a_snapshot(text) is received
