@@ -121,8 +121,8 @@ def imported_modules(src: Path) -> set[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.orelse:
-                visit(child)
+            for statement in node.orelse:
+                visit(statement)
             return
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -422,7 +422,13 @@ class HookRun:
 
 
 def run_dispatch(
-    charm_dir: Path, bin_dir: Path, log: Path, hook: str, timeout: float = 120, **env: str
+    charm_dir: Path,
+    bin_dir: Path,
+    log: Path,
+    hook: str,
+    timeout: float = 120,
+    unit: int = 0,
+    **env: str,
 ) -> HookRun:
     """`./dispatch` in the charm's directory, as the agent runs it for `hook`."""
     before = len(read_calls(log))
@@ -431,7 +437,7 @@ def run_dispatch(
     out = subprocess.run(
         ["./dispatch"],
         cwd=charm_dir,
-        env=juju_env(charm_dir, bin_dir, hook, **env),
+        env=juju_env(charm_dir, bin_dir, hook, unit, **env),
         capture_output=True,
         text=True,
         timeout=timeout,

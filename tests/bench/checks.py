@@ -3,6 +3,7 @@ addresses, and an independent etcd3 client for the data."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -108,7 +109,7 @@ def write_keys(j: Juju, prefix: str, count: int) -> dict[str, str]:
 def assert_keys(j: Juju, written: dict[str, str]) -> None:
     """Every key is readable, with its value, from every member (serializable read: local data)."""
     for name in j.units:
-        within(10, lambda name=name: _assert_keys_on(j, name, written))
+        within(10, functools.partial(_assert_keys_on, j, name, written))
 
 
 def _assert_keys_on(j: Juju, name: str, written: dict[str, str]) -> None:

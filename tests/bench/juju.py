@@ -368,8 +368,8 @@ class Juju:
                 unit.queue.clear()
                 continue
             unit.queue.append(("storage-detaching",))
-            for other in sorted(unit.sees):
-                unit.queue.append(("relation-departed", other, unit.name))
+            for peer in sorted(unit.sees):
+                unit.queue.append(("relation-departed", peer, unit.name))
             unit.queue.extend([("stop",), ("remove",)])
         for unit in leaving:
             for other in self.units.values():
@@ -395,6 +395,7 @@ class Juju:
             state = self._state_for(unit)
         attach(unit)
         started = time.monotonic()
+        out: testing.State | None
         try:
             with in_pod(self.fqdn(unit), self.resolve), self._charm_code():
                 out = unit.ctx.run(unit.ctx.on.action(action, params=params), state)
@@ -555,7 +556,7 @@ class Juju:
         config: dict[str, Any],
     ) -> ClientApp:
         rid = FIRST_CLIENT_RELATION_ID + len(self.client_apps)
-        ctx = testing.Context(
+        ctx: testing.Context[Any] = testing.Context(
             charm, meta={"name": name, **meta}, config=options, app_name=name, unit_id=0
         )
         app = ClientApp(name, rid, ctx, config)
@@ -641,7 +642,7 @@ class Juju:
         if event[0] == "relation-broken":
             app.gone = True
             return
-        new = dict(out.get_relation(app.relation_id).local_app_data)
+        new: dict[str, str] = dict(out.get_relation(app.relation_id).local_app_data)
         app.unit_data = dict(out.get_relation(app.relation_id).local_unit_data)
         rid = str(app.relation_id)
         for unit in self.units.values():
@@ -703,15 +704,15 @@ class Juju:
 
     def _commit(self, unit: Unit, out: testing.State, leader: bool) -> None:
         """A hook ended: its writes reach the model (`leader`: what the hook believed)."""
-        relation = out.get_relation(RELATION_ID)
-        new_bag = dict(relation.local_unit_data)
+        peer_relation = out.get_relation(RELATION_ID)
+        new_bag: dict[str, str] = dict(peer_relation.local_unit_data)
         if new_bag != self.databags[unit.name]:
             self.databags[unit.name] = new_bag
             for other in self.units.values():
                 if unit.name in other.sees:
                     other.queue.append(("relation-changed", unit.name))
         if leader:
-            new_app = dict(relation.local_app_data)
+            new_app: dict[str, str] = dict(peer_relation.local_app_data)
             if new_app != self.app_data:
                 self.app_data = new_app
                 for other in self.units.values():
@@ -736,7 +737,7 @@ class Juju:
             if relation not in unit.tls_bags or relation in unit.tls_broken:
                 continue
             try:
-                bag = dict(out.get_relation(relation_id).local_unit_data)
+                bag: dict[str, str] = dict(out.get_relation(relation_id).local_unit_data)
             except (KeyError, ValueError):
                 continue
             if bag != unit.tls_bags[relation]:
@@ -763,7 +764,7 @@ class Juju:
             if app.gone:
                 continue
             try:
-                new = dict(out.get_relation(app.relation_id).local_app_data)
+                new: dict[str, str] = dict(out.get_relation(app.relation_id).local_app_data)
             except (KeyError, ValueError):
                 continue
             secret_moved = any(
@@ -864,7 +865,7 @@ class Juju:
             root=self.workdir / f"unit-{number}",
             bin_dir=bin_dir(self.version, self.workdir),
         )
-        ctx = testing.Context(
+        ctx: testing.Context[Any] = testing.Context(
             self.charm_type,
             meta=_load("metadata.yaml", self.charm_root),
             config=_load("config.yaml", self.charm_root),

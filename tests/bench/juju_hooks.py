@@ -19,6 +19,8 @@ from tests.bench.cos import INTERFACES, REMOTE_APPS
 from tests.bench.pod import CONTAINER_PATHS, STORAGE_PATH
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.bench.juju import Juju, Unit
 
 APP = "etcd-k8s"
@@ -171,15 +173,17 @@ def event_for(juju: Juju, unit: Unit, event: Event, state: testing.State) -> Any
             return on.relation_broken(client_relation)
     if kind.startswith("cos-"):
         cos_relation = state.get_relation(juju.cos[event[1]].id)
-        remote = min(juju.cos[event[1]].remote_units, default=0)
+        cos_remote = min(juju.cos[event[1]].remote_units, default=0)
         if kind == "cos-created":
             return on.relation_created(cos_relation)
         if kind == "cos-joined":
-            return on.relation_joined(cos_relation, remote_unit=remote)
+            return on.relation_joined(cos_relation, remote_unit=cos_remote)
         if kind == "cos-changed":
-            return on.relation_changed(cos_relation, remote_unit=remote)
+            return on.relation_changed(cos_relation, remote_unit=cos_remote)
         if kind == "cos-departed":
-            return on.relation_departed(cos_relation, remote_unit=remote, departing_unit=remote)
+            return on.relation_departed(
+                cos_relation, remote_unit=cos_remote, departing_unit=cos_remote
+            )
         if kind == "cos-broken":
             return on.relation_broken(cos_relation)
     if kind.startswith("s3-"):
@@ -283,5 +287,10 @@ def attach(unit: Unit) -> None:
     """Point the unit's Context at its pod: Pebble calls go to the pod's processes, and the
     `data` storage, as the charm container sees it, is the pod's storage directory (Juju mounts
     storage in the charm container too)."""
-    unit.ctx.bench_pod = unit.pod  # type: ignore[attr-defined]
-    unit.ctx._get_storage_root = lambda name, index, pod=unit.pod: pod.storage_dir  # type: ignore[method-assign]
+    pod = unit.pod
+    unit.ctx.bench_pod = pod  # type: ignore[attr-defined]
+
+    def storage_root(name: str, index: int) -> Path:
+        return pod.storage_dir
+
+    unit.ctx._get_storage_root = storage_root  # type: ignore[method-assign]

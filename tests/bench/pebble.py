@@ -69,15 +69,17 @@ class _RealExecProcess:
     def __init__(self, command: list[str], code: int, out: bytes, err: bytes, encoding: str | None):
         self._command = command
         self._code = code
-        self._out = out.decode() if encoding else out
-        self._err = err.decode() if encoding else err
-        self.stdout = io.StringIO(self._out) if encoding else io.BytesIO(out)
-        self.stderr = io.StringIO(self._err) if encoding else io.BytesIO(err)
+        # (stdout, stderr): text with an encoding (ops' default), else bytes; never mixed.
+        self._output: tuple[str, str] | tuple[bytes, bytes] = (
+            (out.decode(), err.decode()) if encoding else (out, err)
+        )
+        self.stdout = io.StringIO(out.decode()) if encoding else io.BytesIO(out)
+        self.stderr = io.StringIO(err.decode()) if encoding else io.BytesIO(err)
         self.stdin = None
 
     def wait_output(self) -> tuple[Any, Any]:
         self._raise()
-        return self._out, self._err
+        return self._output
 
     def wait(self) -> None:
         self._raise()
@@ -86,7 +88,7 @@ class _RealExecProcess:
         if self._code == -1:
             raise pebble.ChangeError(_TIMED_OUT.format(self._command[0]), _timed_out_change())
         if self._code != 0:
-            raise pebble.ExecError(self._command, self._code, self._out, self._err)
+            raise pebble.ExecError(self._command, self._code, *self._output)
 
 
 def _exec(self: Any, command: list[str], **kwargs: Any) -> Any:

@@ -219,10 +219,14 @@ class S3Integrator:
             if key not in ("access-key", "secret-key") and value != ""
         }
         if self.protocol == "v0":
-            keys = {k: self.config[k] for k in ("access-key", "secret-key") if k in self.config}
+            keys: dict[str, str] = {
+                k: self.config[k] for k in ("access-key", "secret-key") if k in self.config
+            }
             return {**fields, **keys}, None
         if "requested-secrets" not in requirer:
             return {}, None  # data_interfaces waits for the request
-        content = {k: self.config[k] for k in ("access-key", "secret-key") if k in self.config}
+        content: dict[str, str] = {
+            k: self.config[k] for k in ("access-key", "secret-key") if k in self.config
+        }
         bag = {**fields, "secret-extra": self.secret_id, "lib-version": LIB_VERSION}
         return bag, content
