@@ -70,11 +70,16 @@ class _RealExecProcess:
         self._command = command
         self._code = code
         # (stdout, stderr): text with an encoding (ops' default), else bytes; never mixed.
-        self._output: tuple[str, str] | tuple[bytes, bytes] = (
-            (out.decode(), err.decode()) if encoding else (out, err)
-        )
-        self.stdout = io.StringIO(out.decode()) if encoding else io.BytesIO(out)
-        self.stderr = io.StringIO(err.decode()) if encoding else io.BytesIO(err)
+        self._output: tuple[str, str] | tuple[bytes, bytes]
+        self.stdout: io.StringIO | io.BytesIO
+        self.stderr: io.StringIO | io.BytesIO
+        if encoding:
+            text = out.decode(), err.decode()
+            self._output = text
+            self.stdout, self.stderr = io.StringIO(text[0]), io.StringIO(text[1])
+        else:
+            self._output = out, err
+            self.stdout, self.stderr = io.BytesIO(out), io.BytesIO(err)
         self.stdin = None
 
     def wait_output(self) -> tuple[Any, Any]:
