@@ -200,7 +200,8 @@ class Juju:
     scheduler: str = "ordered"  # ordered | reverse | random | leader-last
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     log: list[str] = field(default_factory=list)
-    keep: bool = False
+    # BENCH_KEEP=1 keeps the work directory (pods' etcd logs, data) for a post-mortem.
+    keep: bool = field(default_factory=lambda: bool(os.environ.get("BENCH_KEEP")))
     removed: list[Unit] = field(default_factory=list)
     provider: Provider = field(default_factory=Provider)
     tls_relations: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> provider app
