@@ -83,10 +83,24 @@ def bench(version: str, bench_seed: int | None, request: pytest.FixtureRequest) 
     try:
         yield model
     finally:
-        if model.parallel is not None and request.node.stash.get(_FAILED, False):
+        failed = request.node.stash.get(_FAILED, False)
+        if model.parallel is not None and failed:
             print(f"\n== interleaving (parallel mode, seed {bench_seed}):")
             print("\n".join(model.interleaving))
+        if failed:  # CI keeps the output of a failed run, not the bench's files
+            print_etcd_logs(model)
         model.close()
+
+
+def print_etcd_logs(model: Juju, lines: int = 40) -> None:
+    """The last lines of each unit's etcd log (every pod incarnation writes to the same file)."""
+    for name, unit in sorted(model.units.items()):
+        path = unit.pod.log_path
+        if not path.exists():
+            continue
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        print(f"\n== {name}: the last {len(tail)} lines of {path}")
+        print("\n".join(tail))
 
 
 @pytest.fixture
