@@ -12,6 +12,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
@@ -186,8 +187,8 @@ def test_member_removed_by_hand_is_wiped_with_etcd_stopped_and_rejoins(bench: Ju
     with Writer(bench) as writer:
         # Not through etcd-k8s-2 itself: a member that applies its own removal stops, and may
         # answer "server stopped" to the change that took effect.
-        own = f"http://{bench.address('etcd-k8s/2')}:2379"
-        others = [e for e in bench.client_endpoints() if e != own]
+        own = bench.address("etcd-k8s/2")
+        others = [e for e in bench.client_endpoints() if urlparse(e).hostname != own]
         etcdctl_ok(bench, "member", "remove", gone, endpoints=others)
         await_exit(bench, "etcd-k8s/2")
         bench.run_hooks("etcd-k8s/2", ("update-status",))
